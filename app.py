@@ -1,0 +1,16 @@
+"""CLM on AWS Chalice: create the app, register middleware and blueprints. Nothing else."""
+
+from __future__ import annotations
+
+from chalice import Chalice, ConvertToMiddleware
+
+from chalicelib.api.staff import staff_api
+from chalicelib.api.webhooks import webhooks
+from chalicelib.api.workers import workers
+from chalicelib.observability import logger
+
+app = Chalice(app_name="clm")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_blueprint(webhooks)
+app.register_blueprint(staff_api)
+app.register_blueprint(workers)

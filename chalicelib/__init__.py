@@ -1,0 +1,1 @@
+"""CLM: the customer-lifecycle hub (Chalice application package)."""

@@ -1,0 +1,1 @@
+"""Chalice blueprints: HTTP routes, queue and stream consumers, schedules. Thin by design."""

@@ -1,0 +1,57 @@
+"""The staff read API (DESIGN.md §8) and `/health`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.responses import ok, problem
+from chalicelib.inbound.problems import Problem
+
+staff_api = Blueprint(__name__)
+
+
+def _answer(dealer_id: str | None, action: Callable[[Any], Any]) -> Response:
+    """Authorize the caller for `dealer_id`, run `action(partner)`, map problems to responses."""
+    from chalicelib.service import read
+
+    request = staff_api.current_request
+    try:
+        partner = read.authorize(request.headers.get("authorization"), dealer_id)
+        return ok(action(partner))
+    except Problem as exc:
+        return problem(exc)
+
+
+@staff_api.route("/dealers/{dealer_id}/tasks", methods=["GET"])
+def list_tasks(dealer_id: str) -> Response:
+    from chalicelib.service import read
+
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: read.list_tasks(dealer_id, query))
+
+
+@staff_api.route("/dealers/{dealer_id}/tasks/{task_id}/complete", methods=["POST"], content_types=["*/*"])
+def complete_task(dealer_id: str, task_id: str) -> Response:
+    from chalicelib.service import read
+
+    return _answer(dealer_id, lambda partner: read.complete_task(dealer_id, task_id, partner.partner_id))
+
+
+@staff_api.route("/dealers/{dealer_id}/vehicles/{vin}", methods=["GET"])
+def vehicle(dealer_id: str, vin: str) -> Response:
+    from chalicelib.service import read
+
+    return _answer(dealer_id, lambda _: read.vehicle_timeline(dealer_id, vin))
+
+
+@staff_api.route("/health", methods=["GET"])
+def health() -> Response:
+    from chalicelib.service import read
+
+    try:
+        return ok(read.health())
+    except Problem as exc:
+        return problem(exc)

@@ -1,0 +1,38 @@
+"""`POST /webhooks/{partner_id}`: signed partner events (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.responses import ok, problem
+from chalicelib.inbound.problems import Problem
+from chalicelib.observability import logger, metrics
+
+webhooks = Blueprint(__name__)
+
+
+# Every content type reaches the handler: the signature is checked before the media type (401 before 415).
+@webhooks.route("/webhooks/{partner_id}", methods=["POST"], content_types=["*/*"])
+def receive(partner_id: str) -> Response:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from chalicelib.service.ingest import ingest
+
+    request = webhooks.current_request
+    logger.append_keys(partner_id=partner_id, webhook_id=request.headers.get("webhook-id"))
+    try:
+        raw = request.raw_body or b""
+        result = ingest(partner_id, request.headers, raw.encode() if isinstance(raw, str) else raw)
+    except Problem as exc:
+        logger.info("webhook rejected", extra={"status": exc.status, "reason": exc.reason})
+        metrics.add_dimension("reason", exc.reason)
+        metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
+        response = problem(exc)
+    else:
+        logger.info(f"webhook {result.outcome}", extra={"event_type": result.event_type})
+        name = "EventsAccepted" if result.outcome == "accepted" else "EventsDuplicate"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        response = ok(result.body(), result.status)
+    finally:
+        metrics.flush_metrics()
+    return response

@@ -1,0 +1,87 @@
+"""Staff tasks: who does what by when (DESIGN.md §6, §8)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+TaskKind = Literal[
+    "handover_submit",
+    "handover_confirm",
+    "delivery_feedback",
+    "first_service_care_call",
+    "first_service_booking",
+    "maintenance_care_call",
+    "maintenance_booking",
+    "lead_follow_up",
+    "service_return_visit",
+    "complaint_joint_solution",
+    "overdue_follow_up",
+    "collections",
+    "dealer_feedback_reply",
+    "improvement_plan",
+]
+Role = Literal["sales", "after_sales", "qc", "collections", "ops", "dealer_admin"]
+Status = Literal["open", "overdue", "done"]
+STATUSES: tuple[Status, ...] = ("open", "overdue", "done")
+
+HANDOVER_WINDOW = timedelta(hours=24)  # "1+1" handover form, 002 §2
+FIRST_USE_FEEDBACK_WINDOW = timedelta(days=3)  # specialist's first-use feedback, 002 §3
+
+
+@dataclass(frozen=True)
+class NewTask:
+    task_id: str
+    kind: TaskKind
+    assignee_id: str
+    assignee_role: Role
+    due_at: datetime
+    vin: str | None = None
+    ref: str | None = None
+
+
+def task_id(kind: str, subject: str) -> str:
+    """Deterministic id: the same cause always names the same task, so re-processing never doubles it."""
+    digest = hashlib.sha256(f"{kind}|{subject}".encode()).hexdigest()[:16]
+    return f"{kind}-{digest}"
+
+
+def delivery_tasks(vin: str, delivered_at: datetime, advisor_id: str, specialist_id: str) -> list[NewTask]:
+    """The three tasks a delivery opens: handover submit/confirm (24 h) and first-use feedback (3 days).
+
+    The advisor fills in the handover form; the after-sales specialist confirms it and later
+    sends the first-use feedback back to the advisor.
+    """
+    handover_due = delivered_at + HANDOVER_WINDOW
+    return [
+        NewTask(task_id("handover_submit", vin), "handover_submit", advisor_id, "sales", handover_due, vin),
+        NewTask(
+            task_id("handover_confirm", vin),
+            "handover_confirm",
+            specialist_id,
+            "after_sales",
+            handover_due,
+            vin,
+        ),
+        NewTask(
+            task_id("delivery_feedback", vin),
+            "delivery_feedback",
+            specialist_id,
+            "after_sales",
+            delivered_at + FIRST_USE_FEEDBACK_WINDOW,
+            vin,
+        ),
+    ]
+
+
+CLOSED_BY_EVENT: dict[str, TaskKind] = {
+    "handover.submitted": "handover_submit",
+    "handover.confirmed": "handover_confirm",
+    "delivery.feedback_submitted": "delivery_feedback",
+}
+
+
+def is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
+    return status == "open" and due_at <= now

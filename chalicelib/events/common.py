@@ -1,0 +1,144 @@
+"""Field types shared by every event (DESIGN.md §4): VINs, E.164 phones, RFC 3339 instants, ids, money.
+
+Partners' systems differ; these types make the contract exact in one place. JSON numbers and
+booleans are taken as they are (no "42" for 42, no 1 for true) and times only as RFC 3339 text,
+so a sender's bug is a 422 rather than a silently different value. Error messages never repeat
+the input: it may be personal data (names, phone numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+PAYMENT_REF_PATTERN = r"^[0-9a-zA-Z_-]{6,32}$"
+PAYMENT_REF_RE = re.compile(r"[0-9a-zA-Z_-]{6,32}")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+RFC3339_PATTERN = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+VIN_RULE = "a VIN is 17 characters of A-H, J-N, P, R-Z, 0-9 (no I, O, Q)"
+
+
+def check_vin(value: str) -> str:
+    """Accept a VIN by its alphabet and length only: not every market sets the check digit."""
+    if VIN_PATTERN.fullmatch(value):
+        return value
+    if len(value) != 17:
+        raise PydanticCustomError("vin", f"{VIN_RULE}; this one has {len(value)} characters")
+    if value != value.upper():
+        raise PydanticCustomError("vin", f"{VIN_RULE}, in upper case")
+    if set(value) & set("IOQ"):
+        raise PydanticCustomError("vin", f"{VIN_RULE}: I, O and Q are never used (they read as 1 and 0)")
+    raise PydanticCustomError("vin", VIN_RULE)
+
+
+def normalise_phone(value: str) -> str:
+    """An E.164 number that `phonenumbers` knows to be valid, written without spaces or dashes."""
+    if not value.startswith("+"):
+        raise PydanticCustomError(
+            "phone_number", "a phone number is E.164: '+' and the country code first, e.g. +8613800138000"
+        )
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise PydanticCustomError("phone_number", "not a phone number in E.164 form") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise PydanticCustomError("phone_number", "not a valid phone number for its country code")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_id(value: str) -> str:
+    """Ids end up inside composite table keys, where a space or '#' would blur them."""
+    if any(ch.isspace() or ch == "#" for ch in value):
+        raise PydanticCustomError("id", "an id has no spaces and no '#'")
+    return value
+
+
+def check_payment_ref(value: str) -> str:
+    if not PAYMENT_REF_RE.fullmatch(value):
+        raise PydanticCustomError("payment_ref", "a payment_ref is 6-32 characters of 0-9, a-z, A-Z, _ and -")
+    return value
+
+
+def check_currency(value: str) -> str:
+    if not CURRENCY_PATTERN.fullmatch(value):
+        raise PydanticCustomError("currency", "a currency is an ISO 4217 code: 3 upper-case letters, e.g. CNY")
+    return value
+
+
+def rfc3339_only(value: Any) -> Any:
+    """Let only RFC 3339 text (or a datetime, from Python callers) through to datetime parsing."""
+    if isinstance(value, datetime) or (isinstance(value, str) and RFC3339_PATTERN.fullmatch(value.strip())):
+        return value.strip() if isinstance(value, str) else value
+    raise PydanticCustomError(
+        "rfc3339", "a time is RFC 3339 with an offset, e.g. 2026-11-20T10:00:00+08:00"
+    )
+
+
+def iso_day_only(value: Any) -> Any:
+    """Let only YYYY-MM-DD text (or a date, from Python callers) through to date parsing."""
+    is_day = isinstance(value, date) and not isinstance(value, datetime)
+    if is_day or (isinstance(value, str) and DAY_PATTERN.fullmatch(value.strip())):
+        return value.strip() if isinstance(value, str) else value
+    raise PydanticCustomError("iso_date", "a date is YYYY-MM-DD, e.g. 2027-01-20")
+
+
+Vin = Annotated[str, AfterValidator(check_vin)]
+Phone = Annotated[str, Field(max_length=64), AfterValidator(normalise_phone)]
+Instant = Annotated[AwareDatetime, BeforeValidator(rfc3339_only)]
+Day = Annotated[date, BeforeValidator(iso_day_only)]
+
+Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_id)]
+"""An identifier in a partner's system."""
+Label = Annotated[str, Field(min_length=1, max_length=128)]
+"""A short human-readable value: a name, a model, a category, a list entry."""
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Note = Annotated[str, Field(max_length=4000)]
+"""Free text that may be left empty."""
+
+Count = Annotated[int, Field(strict=True, ge=0)]
+Km = Annotated[int, Field(strict=True, ge=0, le=9_999_999)]
+Score = Annotated[int, Field(strict=True, ge=0, le=100)]
+Ratio = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
+Flag = Annotated[bool, Field(strict=True)]
+MinorUnits = Annotated[int, Field(strict=True, ge=0)]
+"""Money in the currency's minor unit (fen for CNY)."""
+Currency = Annotated[str, AfterValidator(check_currency)]
+"""ISO 4217 code."""
+PaymentRef = Annotated[str, AfterValidator(check_payment_ref)]
+"""What a gateway sends back as the order number (`out_trade_no`): WeChat Pay's rule, 6-32 of 0-9a-zA-Z_-."""
+
+Locale = Literal["zh-CN", "en"]
+Channel = Literal["sms", "phone", "wechat"]
+
+MODEL_CONFIG = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class Part(BaseModel):
+    """A nested object inside an event's data; same rules as the data itself."""
+
+    model_config = MODEL_CONFIG
+
+
+class EventData(BaseModel):
+    """Base of every `data` payload: unknown fields are ignored, values are immutable once parsed."""
+
+    model_config = MODEL_CONFIG
+
+
+class Envelope(BaseModel):
+    """What a partner signs: the event type, when its system emitted it, and the data."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: str
+    timestamp: Instant
+    data: dict[str, Any]

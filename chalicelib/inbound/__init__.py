@@ -1,0 +1,1 @@
+"""Inbound verification: who sent a request, and whether it is really theirs."""

@@ -1,0 +1,152 @@
+"""Partners as the request path sees them: decrypted keys, cached per warm Lambda.
+
+A webhook must cost at most one conditional write, so partner look-ups are cached. A signature
+that fails against a cached partner is retried once against a fresh read (rate-limited), so a
+rotated secret works at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets as pysecrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib import clock
+from chalicelib.inbound import signatures, vault
+from chalicelib.store import partners as store
+
+KINDS = ("dealer", "finance", "hq")
+ROTATION_GRACE = timedelta(hours=24)
+CACHE_SECONDS = 60.0
+PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REFRESH_MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Partner:
+    partner_id: str
+    kind: str
+    name: str | None
+    keys: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    partner_id: str
+    kind: str
+    webhook_secret: str
+    api_key: str
+
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, Partner | None]] = {}
+_key_cache: dict[str, tuple[float, Partner | None]] = {}
+
+
+def _active_keys(stored: store.StoredPartner, now: datetime) -> tuple[bytes, ...]:
+    return tuple(
+        signatures.secret_key(vault.unseal(stored.partner_id, s.sealed))
+        for s in stored.secrets
+        if s.retires_at is None or s.retires_at > now
+    )
+
+
+def _load(partner_id: str) -> Partner | None:
+    stored = store.get_partner(partner_id)
+    if stored is None:
+        return None
+    return Partner(stored.partner_id, stored.kind, stored.name, _active_keys(stored, clock.now()))
+
+
+def get(partner_id: str, *, refresh: bool = False) -> Partner | None:
+    """The partner, from cache when fresh; `refresh` forces a read unless one just happened."""
+    mono = time.monotonic()
+    cached = _cache.get(partner_id)
+    if cached is not None:
+        age = mono - cached[0]
+        if age < CACHE_SECONDS and not (refresh and age >= REFRESH_MIN_SECONDS):
+            return cached[1]
+    partner = _load(partner_id)
+    with _lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[partner_id] = (mono, partner)
+    return partner
+
+
+def forget() -> None:
+    """Drop every cached partner (tests; CLI after a change)."""
+    with _lock:
+        _cache.clear()
+        _key_cache.clear()
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def for_api_key(api_key: str) -> Partner | None:
+    digest = hash_api_key(api_key)
+    mono = time.monotonic()
+    cached = _key_cache.get(digest)
+    if cached is not None and mono - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    partner_id = store.partner_id_for_api_key(digest)
+    partner = get(partner_id) if partner_id else None
+    with _lock:
+        if len(_key_cache) > 10_000:
+            _key_cache.clear()
+        _key_cache[digest] = (mono, partner)
+    return partner
+
+
+def new_api_key() -> str:
+    return f"clm_{pysecrets.token_urlsafe(32)}"
+
+
+def add(
+    partner_id: str,
+    kind: str,
+    name: str | None = None,
+    *,
+    webhook_secret: str | None = None,
+    api_key: str | None = None,
+) -> Credentials:
+    """Register a partner with a webhook secret and API key (shown once, stored sealed/hashed).
+
+    Fresh credentials unless given (the local stack re-registers its demo partners with the
+    credentials of its previous run).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if not PARTNER_ID.fullmatch(partner_id):
+        raise ValueError("a partner id is 1-64 of a-z, A-Z, 0-9, '-', '_'")
+    now = clock.now()
+    secret = webhook_secret or signatures.new_secret()
+    signatures.secret_key(secret)
+    store.create_partner(partner_id, kind, name, vault.seal(partner_id, secret), now)
+    api_key = api_key or new_api_key()
+    store.put_api_key(hash_api_key(api_key), partner_id, now)
+    return Credentials(partner_id, kind, secret, api_key)
+
+
+def rotate_secret(partner_id: str) -> str:
+    """Add a new secret; every older one stays valid for 24 h, then retires."""
+    stored = store.get_partner(partner_id)
+    if stored is None:
+        raise LookupError(partner_id)
+    now = clock.now()
+    kept = [
+        store.StoredSecret(s.sealed, s.created_at, s.retires_at or now + ROTATION_GRACE)
+        for s in stored.secrets
+        if s.retires_at is None or s.retires_at > now
+    ]
+    secret = signatures.new_secret()
+    kept.append(store.StoredSecret(vault.seal(partner_id, secret), now, None))
+    store.replace_secrets(partner_id, kept)
+    forget()
+    return secret

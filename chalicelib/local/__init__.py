@@ -1,0 +1,1 @@
+"""The embedded local stack: moto's server, the resources of `infra/`, the API and the workers."""

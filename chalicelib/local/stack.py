@@ -1,0 +1,311 @@
+"""`make run`: CLM on one machine, on moto's server, with every handler running.
+
+Chalice's own `chalice local` serves HTTP routes only, so this runs the same app object in one
+process: the HTTP routes through Chalice's local server, and the stream, queue and schedule
+handlers through pollers that build the events Lambda would send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("clm.local")
+
+DEMO_PARTNERS = (
+    ("dealer-demo", "dealer", "Demo Dealer"),
+    ("finance-demo", "finance", "Demo Finance"),
+    ("hq", "hq", "CLM HQ"),
+)
+CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
+
+
+def local_environment(aws_port: int) -> dict[str, str]:
+    """What every process talking to the local stack needs (the CLI sets the same)."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
+        "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
+        "CLM_STAGE": "local",
+    }
+
+
+def _context(name: str) -> Any:
+    from chalice.local import LambdaContext
+
+    return LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
+
+
+class Worker(threading.Thread):
+    """A loop that stops when asked; errors are logged and the loop goes on."""
+
+    def __init__(self, name: str, step: Callable[[], bool], stop: threading.Event, idle: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.step, self.stop_event, self.idle = step, stop, idle
+        self.last_busy = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                busy = self.step()
+            except Exception:
+                log.exception("%s failed; retrying", self.name)
+                busy = False
+            if busy:
+                self.last_busy = time.monotonic()
+            else:
+                self.stop_event.wait(self.idle)
+
+
+class StreamPoller:
+    """Feeds the table stream to the `table_stream` handler, like Lambda's event source mapping."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        from chalicelib import aws
+        from chalicelib.settings import get_settings
+
+        settings = get_settings()
+        self.handler = handler
+        self.streams = aws.client("dynamodbstreams")
+        table = aws.client("dynamodb").describe_table(TableName=settings.table_name)["Table"]
+        self.arn = table["LatestStreamArn"]
+        shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        self.iterator = self.streams.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        self.region = settings.region
+
+    def step(self) -> bool:
+        out = self.streams.get_records(ShardIterator=self.iterator, Limit=100)
+        records = out.get("Records", [])
+        if records:
+            for record in records:
+                record.setdefault("eventSourceARN", self.arn)
+                record.setdefault("awsRegion", self.region)
+                record.setdefault("eventID", record["dynamodb"]["SequenceNumber"])
+                record["dynamodb"].setdefault("ApproximateCreationDateTime", time.time())
+                record["dynamodb"].setdefault("SizeBytes", 0)
+                created = record["dynamodb"]["ApproximateCreationDateTime"]
+                if not isinstance(created, int | float):
+                    record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
+            # Like Lambda: a batch that raises is retried as a whole, the iterator stays put.
+            self.handler({"Records": records}, _context("table_stream"))
+        self.iterator = out["NextShardIterator"]
+        return bool(records)
+
+
+class QueuePoller:
+    """Feeds the work queue to the `work_queue` handler; a message is deleted only on success."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        from chalicelib import aws
+        from chalicelib.settings import get_settings
+
+        self.handler = handler
+        self.sqs = aws.client("sqs")
+        self.url = get_settings().queue_urls["work"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    def step(self, wait_seconds: int = 1) -> bool:
+        out = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds, AttributeNames=["All"]
+        )
+        messages = out.get("Messages", [])
+        for message in messages:
+            record = {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self.arn,
+                "awsRegion": self.arn.split(":")[3],
+            }
+            try:
+                self.handler({"Records": [record]}, _context("work_queue"))
+            except Exception:
+                log.warning("work message %s failed; SQS will redeliver it", message["MessageId"])
+                continue
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return bool(messages)
+
+    def step_now(self) -> bool:
+        """One poll without waiting (tests drive the queue by hand)."""
+        return self.step(wait_seconds=0)
+
+
+class Scheduler:
+    """Runs the `sweep` schedule handler every minute, as EventBridge would."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], every: float = 60.0) -> None:
+        self.handler, self.every, self.next_at = handler, every, time.monotonic() + every
+
+    def step(self) -> bool:
+        if time.monotonic() < self.next_at:
+            return False
+        self.next_at = time.monotonic() + self.every
+        event = {
+            "version": "0",
+            "id": "local",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": "cn-north-1",
+            "resources": [],
+            "detail": {},
+        }
+        self.handler(event, _context("sweep"))
+        return False
+
+
+def load_credentials(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
+        return loaded
+    except (OSError, ValueError):
+        return {}
+
+
+def create_demo_partners(path: Path) -> dict[str, dict[str, str]]:
+    """Register the demo partners, keeping the credentials of a previous run so senders keep working."""
+    from chalicelib.inbound import partners
+
+    known = load_credentials(path)
+    out: dict[str, dict[str, str]] = {}
+    for partner_id, kind, name in DEMO_PARTNERS:
+        previous = known.get(partner_id, {})
+        creds = partners.add(
+            partner_id,
+            kind,
+            name,
+            webhook_secret=previous.get("webhook_secret"),
+            api_key=previous.get("api_key"),
+        )
+        out[partner_id] = {"kind": kind, "webhook_secret": creds.webhook_secret, "api_key": creds.api_key}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    path.chmod(0o600)
+    return out
+
+
+class LocalStack:
+    def __init__(
+        self, aws_port: int, api_port: int, credentials: Path = CREDENTIALS_FILE, sweep_every: float = 60.0
+    ) -> None:
+        self.aws_port, self.api_port, self.credentials = aws_port, api_port, credentials
+        self.sweep_every = sweep_every
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.moto: Any = None
+        self.http: Any = None
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(local_environment(self.aws_port))
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        from chalicelib import aws, store
+        from chalicelib.settings import reset_settings
+
+        reset_settings()
+        aws.reset()
+        store.unbind()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self.moto.start()
+        from chalicelib.local.provision import provision
+
+        provision("local")
+        create_demo_partners(self.credentials)
+
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        import app as app_module
+
+        app = app_module.app
+        project_dir = str(Path(app_module.__file__).resolve().parent)
+        config = CLIFactory(project_dir).create_config_obj(chalice_stage_name="local")
+        self.http = create_local_server(app, config, "127.0.0.1", self.api_port)
+        api = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
+        api.start()
+        self.threads.append(api)
+        for name, step, idle in (
+            ("stream", StreamPoller(app.handler_map["table_stream"]).step, 0.05),
+            ("queue", QueuePoller(app.handler_map["work_queue"]).step, 0.1),
+            ("schedule", Scheduler(app.handler_map["sweep"], self.sweep_every).step, 0.5),
+        ):
+            worker = Worker(name, step, self.stop_event, idle)
+            worker.start()
+            self.threads.append(worker)
+        self.wait_healthy()
+
+    def wait_idle(self, quiet: float = 1.0, timeout: float = 120.0) -> None:
+        """Block until no worker has had work for `quiet` seconds (benchmarks, tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            workers = [t for t in self.threads if isinstance(t, Worker)]
+            if all(time.monotonic() - w.last_busy >= quiet for w in workers):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the local stack did not settle")
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.api_port}/health"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def run(aws_port: int, api_port: int) -> int:
+    """Start everything, print `CLM ready`, and stop cleanly on Ctrl-C or SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stack = LocalStack(aws_port, api_port)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start()
+        print(
+            f"CLM ready: API http://127.0.0.1:{api_port}  AWS http://127.0.0.1:{aws_port}  "
+            f"credentials {stack.credentials}",
+            flush=True,
+        )
+        while not stopping.is_set():
+            stopping.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("CLM stopping", flush=True)
+        stack.stop()
+    print("CLM stopped", flush=True)
+    return 0

@@ -1,0 +1,45 @@
+"""Messages to staff on the `staff-tasks` and `ops` topics (JSON bodies, routing attributes)."""
+
+from __future__ import annotations
+
+import json
+
+from chalicelib.store.outbox import Message
+from chalicelib.store.tasks import Task
+
+
+def task_created(task: Task) -> Message:
+    body = {"event": "task.created", "dealer_id": task.dealer_id, "task": task.to_json()}
+    return Message(
+        f"task-created#{task.dealer_id}#{task.task_id}",
+        "topic",
+        "staff_tasks",
+        json.dumps(body, ensure_ascii=False),
+        {"role": task.assignee_role, "dealer_id": task.dealer_id},
+        source=task.task_id,
+    )
+
+
+def task_overdue(task: Task) -> Message:
+    body = {"event": "task.overdue", "dealer_id": task.dealer_id, "task": task.to_json()}
+    return Message(
+        f"task-overdue#{task.dealer_id}#{task.task_id}",
+        "topic",
+        "staff_tasks",
+        json.dumps(body, ensure_ascii=False),
+        {"role": task.assignee_role, "dealer_id": task.dealer_id},
+        source=task.task_id,
+    )
+
+
+def task_breach(task: Task) -> Message:
+    """Tell the owner's manager (ops) once that a deadline was missed."""
+    body = {"event": "sla.breached", "dealer_id": task.dealer_id, "kind": task.kind, "task": task.to_json()}
+    return Message(
+        f"task-breach#{task.dealer_id}#{task.task_id}",
+        "topic",
+        "ops",
+        json.dumps(body, ensure_ascii=False),
+        {"dealer_id": task.dealer_id, "kind": "sla_breach"},
+        source=task.task_id,
+    )

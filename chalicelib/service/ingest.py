@@ -1,0 +1,143 @@
+"""The synchronous webhook path: authenticate, check, validate, record. Nothing else.
+
+Checks run in the contract's order and the first failure answers (DESIGN.md §3). Processing
+happens after the 202, driven by the table stream, so this path costs one conditional write
+(plus one partner read when the warm cache is cold, and one vehicle read for odometer events,
+whose plausibility must be judged before accepting).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.inbound import partners, problems, signatures
+from chalicelib.inbound.problems import Problem
+from chalicelib.store import inbox
+
+MAX_BODY_BYTES = 256 * 1024
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: int
+    webhook_id: str
+    outcome: str  # accepted | duplicate
+    event_type: str
+
+    def body(self) -> dict[str, str]:
+        return {"id": self.webhook_id, "status": self.outcome}
+
+
+def _is_json_media_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def authenticate(partner_id: str, headers: Mapping[str, str], body: bytes) -> partners.Partner:
+    """The sending partner, or a uniform 401. A miss on a cached partner re-reads it once."""
+    msg_id = headers.get("webhook-id") or ""
+    timestamp = headers.get("webhook-timestamp") or ""
+    signature = headers.get("webhook-signature") or ""
+    partner = partners.get(partner_id)
+    for attempt in range(2):
+        if partner is None:
+            raise problems.unauthorized("unknown_partner")
+        try:
+            signatures.verify(list(partner.keys), msg_id, timestamp, signature, body, clock.now())
+            return partner
+        except signatures.SignatureError as exc:
+            if attempt == 1 or str(exc) != "no matching signature":
+                raise problems.unauthorized("bad_signature") from exc
+            partner = partners.get(partner_id, refresh=True)
+    raise problems.unauthorized("bad_signature")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise problems.bad_request("The body is not valid JSON.") from exc
+
+
+def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestResult:
+    """Run every check of §3 in order, then record the event once. Raises `Problem`."""
+    partner = authenticate(partner_id, headers, body)
+    webhook_id = headers["webhook-id"]
+    if len(body) > MAX_BODY_BYTES:
+        raise Problem(
+            413,
+            "payload-too-large",
+            "Payload Too Large",
+            f"The body exceeds {MAX_BODY_BYTES} bytes.",
+            reason="too_large",
+        )
+    if not _is_json_media_type(headers.get("content-type")):
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "Send the event as application/json.",
+            reason="media_type",
+        )
+    payload = parse_json(body)
+
+    from chalicelib.events import EventValidationError, parse_envelope_type, spec_for, validate_event
+
+    event_type = parse_envelope_type(payload)
+    spec = spec_for(event_type)
+    if spec is None:
+        raise Problem(
+            422,
+            "unknown-event-type",
+            "Unprocessable Content",
+            "The event type is missing or unknown.",
+            [{"field": "type", "message": "unknown event type"}],
+            reason="unknown_type",
+        )
+    if partner.kind not in spec.kinds:
+        raise Problem(
+            403,
+            "event-type-not-allowed",
+            "Forbidden",
+            f"A {partner.kind} partner may not send {spec.type}.",
+            reason="type_not_allowed",
+        )
+    try:
+        event = validate_event(spec, payload)
+    except EventValidationError as exc:
+        raise Problem(
+            422,
+            "invalid-fields",
+            "Unprocessable Content",
+            f"{len(exc.errors)} field(s) are invalid.",
+            [{"field": e.field, "message": e.message} for e in exc.errors],
+            reason="invalid_fields",
+        ) from exc
+
+    from chalicelib.service.checks import precheck
+
+    precheck(event)
+
+    digest = hashlib.sha256(body).hexdigest()
+    outcome = inbox.record(
+        inbox.InboxRef(partner.partner_id, webhook_id), spec.type, body.decode(), digest, clock.now()
+    )
+    if isinstance(outcome, inbox.Existing):
+        if outcome.body_sha256 != digest:
+            raise Problem(
+                409,
+                "conflict",
+                "Conflict",
+                "This webhook-id was already used for a different body.",
+                reason="conflict",
+            )
+        return IngestResult(200, webhook_id, "duplicate", spec.type)
+    return IngestResult(202, webhook_id, "accepted", spec.type)

@@ -1,0 +1,152 @@
+"""The staff read API's use cases: who may see what, and the shapes they see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.domain.masking import mask_name, mask_phone
+from chalicelib.domain.tasks import STATUSES
+from chalicelib.inbound import partners, problems
+from chalicelib.inbound.problems import Problem
+from chalicelib.store import records, tasks
+from chalicelib.store.models import OdometerItem, ServiceItem, TimelineItem, VehicleItem
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def authorize(authorization: str | None, dealer_id: str | None) -> partners.Partner:
+    """The caller behind a Bearer key, allowed to read `dealer_id` (404 when it is not theirs)."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise problems.unauthorized("missing_api_key")
+    partner = partners.for_api_key(key.strip())
+    if partner is None:
+        raise problems.unauthorized("bad_api_key")
+    if (
+        dealer_id is not None
+        and partner.kind != "hq"
+        and not (partner.kind == "dealer" and partner.partner_id == dealer_id)
+    ):
+        raise problems.not_found("dealer")
+    return partner
+
+
+def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise problems.bad_request(
+            "Unknown status.", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}]
+        )
+    try:
+        limit = int(query.get("limit") or DEFAULT_PAGE)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise problems.bad_request("Bad limit.", [{"field": "limit", "message": f"an integer 1-{MAX_PAGE}"}])
+    try:
+        found, cursor = tasks.page(
+            dealer_id, status, query.get("assignee") or None, limit, query.get("next") or None
+        )
+    except tasks.BadCursor as exc:
+        raise problems.bad_request(str(exc), [{"field": "next", "message": str(exc)}]) from exc
+    return {"items": [t.to_json() for t in found], "next": cursor}
+
+
+def complete_task(dealer_id: str, task_id: str, by: str) -> dict[str, Any]:
+    """Close a task by hand. Completing a done task again answers its current state."""
+    existing = tasks.get(dealer_id, task_id)
+    if existing is None:
+        raise problems.not_found("task")
+    closed = tasks.close(dealer_id, task_id, clock.now(), by)
+    return (closed or tasks.get(dealer_id, task_id) or existing).to_json()
+
+
+def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
+    items = records.vehicle_partition(vin)
+    vehicle = next((i for i in items if isinstance(i, VehicleItem)), None)
+    if vehicle is None or vehicle.dealer_id != dealer_id:
+        raise problems.not_found("vehicle")
+    customer = records.get_customer(vehicle.customer_id)
+    staff = {
+        role: {"id": person.id, "name": mask_name(person.name), "phone": mask_phone(person.phone)}
+        for role, person in (
+            ("sales_advisor", vehicle.sales_advisor),
+            ("service_specialist", vehicle.service_specialist),
+        )
+    }
+    return {
+        "vin": vehicle.vin,
+        "dealer_id": vehicle.dealer_id,
+        "delivery": {
+            "model": vehicle.model,
+            "powertrain": vehicle.powertrain,
+            "packages": list(vehicle.packages),
+            "delivered_at": clock.iso(vehicle.delivered_at),
+            "plan": vehicle.plan,
+            "loan_id": vehicle.loan_id,
+            **staff,
+        },
+        "customer": None
+        if customer is None
+        else {
+            "id": customer.customer_id,
+            "name": mask_name(customer.name),
+            "phone": mask_phone(customer.phone),
+            "locale": customer.locale,
+            "preferred_channel": customer.preferred_channel,
+            "sms_opt_out": customer.sms_opt_out,
+        },
+        "handover": vehicle.handover,
+        "handover_confirmation": vehicle.handover_confirmation,
+        "delivery_feedback": vehicle.delivery_feedback,
+        "odometer": {
+            "km": vehicle.odometer_km,
+            "read_at": clock.iso(vehicle.odometer_read_at) if vehicle.odometer_read_at else None,
+            "readings": [
+                {
+                    "km": i.odometer_km,
+                    "read_at": clock.iso(i.read_at),
+                    "source": i.source,
+                    "applied": i.applied,
+                }
+                for i in items
+                if isinstance(i, OdometerItem)
+            ],
+        },
+        "services": [
+            {
+                "repair_order_id": i.repair_order_id,
+                "kind": i.kind,
+                "odometer_km": i.odometer_km,
+                "completed_at": clock.iso(i.completed_at),
+                "items": list(i.items),
+            }
+            for i in items
+            if isinstance(i, ServiceItem)
+        ],
+        "last_service": vehicle.last_service,
+        "timeline": [
+            {
+                "type": i.event_type,
+                "at": clock.iso(i.occurred_at),
+                "partner_id": i.partner_id,
+                "webhook_id": i.webhook_id,
+                "data": i.summary,
+            }
+            for i in items
+            if isinstance(i, TimelineItem)
+        ],
+    }
+
+
+def health() -> dict[str, Any]:
+    """Whether the table answers; a 503 tells the load balancer (and ops) otherwise."""
+    try:
+        records.get_vehicle("00000000000000000")
+    except Exception as exc:
+        raise Problem(
+            503, "unavailable", "Service Unavailable", "The table does not answer.", reason=type(exc).__name__
+        ) from exc
+    return {"status": "ok", "time": clock.iso(clock.now())}

@@ -1,0 +1,87 @@
+"""Units of asynchronous work and how they reach a worker.
+
+A unit is a small JSON reference: ``{"kind": "inbox", "partner_id", "webhook_id"}`` (apply an
+accepted event) or ``{"kind": "outbox", "outbox_id"}`` (deliver a notification). The table
+stream produces them as items are written; failures and re-drives go through the SQS work queue,
+whose redrive policy ends repeated failures in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.settings import get_settings
+
+WorkRef = dict[str, str]
+
+
+def inbox_ref(partner_id: str, webhook_id: str) -> WorkRef:
+    return {"kind": "inbox", "partner_id": partner_id, "webhook_id": webhook_id}
+
+
+def outbox_ref(outbox_id: str) -> WorkRef:
+    return {"kind": "outbox", "outbox_id": outbox_id}
+
+
+def _s(image: Mapping[str, Any], name: str) -> str | None:
+    value = image.get(name)
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def from_stream_record(record: Mapping[str, Any]) -> WorkRef | None:
+    """The work a stream record calls for: a new inbox or outbox item; None for anything else."""
+    if record.get("eventName") != "INSERT":
+        return None
+    image = record.get("dynamodb", {}).get("NewImage", {})
+    entity = _s(image, "et")
+    if entity == "inbox" and _s(image, "status") == "accepted":
+        partner_id, webhook_id = _s(image, "partner_id"), _s(image, "webhook_id")
+        if partner_id and webhook_id:
+            return inbox_ref(partner_id, webhook_id)
+    if entity == "outbox" and _s(image, "status") == "pending":
+        outbox_id = _s(image, "outbox_id")
+        if outbox_id:
+            return outbox_ref(outbox_id)
+    return None
+
+
+def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
+    """Do one unit of work (idempotent)."""
+    if ref.get("kind") == "inbox":
+        from chalicelib.service.process import process
+        from chalicelib.store.inbox import InboxRef
+
+        return process(InboxRef(ref["partner_id"], ref["webhook_id"]))
+    if ref.get("kind") == "outbox":
+        from chalicelib.outbound.deliver import deliver
+
+        return deliver(ref["outbox_id"], lambda_context)["status"]
+    raise ValueError(f"unknown work kind {ref.get('kind')!r}")
+
+
+def note_failure(ref: Mapping[str, str], error: BaseException) -> None:
+    if ref.get("kind") == "inbox":
+        from chalicelib.store.inbox import InboxRef, note_failure
+
+        note_failure(InboxRef(ref["partner_id"], ref["webhook_id"]), f"{type(error).__name__}: {error}")
+
+
+def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0) -> None:
+    """Put units on the work queue (batches of 10, SQS's limit); raises if any entry failed."""
+    batch = list(refs)
+    sqs = aws.client("sqs")
+    url = get_settings().queue_urls["work"]
+    for start in range(0, len(batch), 10):
+        chunk = batch[start : start + 10]
+        out = sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(ref), "DelaySeconds": delay_seconds}
+                for i, ref in enumerate(chunk)
+            ],
+        )
+        if out.get("Failed"):
+            raise RuntimeError(f"{len(out['Failed'])} work message(s) were not queued")

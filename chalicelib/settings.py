@@ -1,0 +1,91 @@
+"""Runtime settings, read from the environment once and cached.
+
+Every resource name derives from the stage so that `infra/`, the Lambda environment and the
+local stack agree without a lookup: the table is ``clm-<stage>``, topics and queues are
+``clm-<stage>-<name>``. Explicit ``CLM_*`` variables win (the deployed template sets them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MOTO_ACCOUNT = "123456789012"
+TOPIC_KEYS = ("red_alerts", "staff_tasks", "ops")
+QUEUE_KEYS = ("work", "dlq")
+
+
+def resource_names(stage: str) -> dict[str, str]:
+    """The physical names of every resource of a stage (also used by `infra/` provisioning)."""
+    prefix = f"clm-{stage}"
+    return {
+        "table": prefix,
+        "red_alerts": f"{prefix}-red-alerts",
+        "staff_tasks": f"{prefix}-staff-tasks",
+        "ops": f"{prefix}-ops",
+        "work": f"{prefix}-work",
+        "dlq": f"{prefix}-dlq",
+        "kms_alias": f"alias/{prefix}",
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    account: str
+    endpoint_url: str | None
+    table_name: str
+    topics: dict[str, str]
+    queue_urls: dict[str, str]
+    kms_key_id: str
+    local_tz: str
+
+    @property
+    def stream_arn(self) -> str:
+        return os.environ.get(
+            "CLM_TABLE_STREAM_ARN",
+            f"arn:aws:dynamodb:{self.region}:{self.account}:table/{self.table_name}/stream/local",
+        )
+
+
+def _queue_url(endpoint: str | None, region: str, account: str, name: str) -> str:
+    suffix = ".cn" if region.startswith("cn-") else ""
+    base = endpoint.rstrip("/") if endpoint else f"https://sqs.{region}.amazonaws.com{suffix}"
+    return f"{base}/{account}/{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Build settings from the environment; `reset_settings()` after changing it (tests, CLI)."""
+    env = os.environ
+    stage = env.get("CLM_STAGE", "local")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "cn-north-1"
+    account = env.get("CLM_AWS_ACCOUNT", MOTO_ACCOUNT)
+    endpoint = env.get("AWS_ENDPOINT_URL") or None
+    names = resource_names(stage)
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    topics = {
+        key: env.get(f"CLM_TOPIC_{key.upper()}", f"arn:{partition}:sns:{region}:{account}:{names[key]}")
+        for key in TOPIC_KEYS
+    }
+    queues = {
+        key: env.get(f"CLM_QUEUE_{key.upper()}", _queue_url(endpoint, region, account, names[key]))
+        for key in QUEUE_KEYS
+    }
+    return Settings(
+        stage=stage,
+        region=region,
+        account=account,
+        endpoint_url=endpoint,
+        table_name=env.get("CLM_TABLE_NAME", names["table"]),
+        topics=topics,
+        queue_urls=queues,
+        kms_key_id=env.get("CLM_KMS_KEY_ID", names["kms_alias"]),
+        local_tz=env.get("CLM_DEFAULT_TZ", "Asia/Shanghai"),
+    )
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

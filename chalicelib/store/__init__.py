@@ -1,0 +1,39 @@
+"""The store: the only package that knows the table layout (see `models`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_bound_to: tuple[str, str | None] | None = None
+
+
+def bind() -> None:
+    """Point every model at the configured table and share the process's DynamoDB client.
+
+    Idempotent and cheap when nothing changed; tests and the CLI call `unbind()` first when
+    they switch endpoints.
+    """
+    global _bound_to
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    target = (settings.table_name, settings.endpoint_url)
+    if _bound_to == target:
+        return
+    from chalicelib import aws
+    from chalicelib.store.models import ALL_MODELS
+
+    ddb = aws.client("dynamodb")
+    for model in ALL_MODELS:
+        model.Meta.table_name = settings.table_name
+        model.Meta.region = settings.region
+        model.Meta.host = settings.endpoint_url
+        model._connection = None
+        connection: Any = model._get_connection().connection
+        connection._client = ddb
+    _bound_to = target
+
+
+def unbind() -> None:
+    global _bound_to
+    _bound_to = None

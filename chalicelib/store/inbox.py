@@ -1,0 +1,111 @@
+"""Inbox items: one per accepted webhook. The conditional put IS the dedup and the enqueue.
+
+The table's stream carries each new inbox item to the processor, so the synchronous path is a
+single conditional `PutItem`; a redelivery hits the condition and gets the stored hash back in
+the same request (`ReturnValuesOnConditionCheckFailure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib import aws, clock
+from chalicelib.settings import get_settings
+from chalicelib.store import bind
+from chalicelib.store.models import InboxItem
+
+DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contract says >= 7
+PENDING_QUEUE = "PENDING#INBOX"
+
+
+@dataclass(frozen=True)
+class InboxRef:
+    partner_id: str
+    webhook_id: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return f"INBOX#{self.partner_id}#{self.webhook_id}", "INBOX"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    pass
+
+
+@dataclass(frozen=True)
+class Existing:
+    body_sha256: str
+
+
+def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: datetime) -> Accepted | Existing:
+    """Store an accepted webhook unless its id is already known; one DynamoDB request."""
+    bind()
+    pk, sk = ref.key
+    item = InboxItem(
+        pk,
+        sk,
+        partner_id=ref.partner_id,
+        webhook_id=ref.webhook_id,
+        event_type=event_type,
+        body=body,
+        body_sha256=body_sha256,
+        received_at=now,
+        status="accepted",
+        gsi1pk=PENDING_QUEUE,
+        gsi1sk=f"{clock.iso(now)}#{pk}",
+        expires_at=now + DEDUP_RETENTION,
+    )
+    ddb = aws.client("dynamodb")
+    try:
+        ddb.put_item(
+            TableName=get_settings().table_name,
+            Item=item.serialize(),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ddb.exceptions.ConditionalCheckFailedException as exc:
+        old = exc.response.get("Item") or {}
+        return Existing(body_sha256=old.get("body_sha256", {}).get("S", ""))
+    return Accepted()
+
+
+def load(ref: InboxRef) -> InboxItem | None:
+    bind()
+    try:
+        return InboxItem.get(*ref.key, consistent_read=True)
+    except InboxItem.DoesNotExist:
+        return None
+
+
+def mark_processed(item: InboxItem, now: datetime) -> None:
+    """Close the inbox item: it leaves the pending queue; its dedup record stays until TTL."""
+    item.update(
+        actions=[
+            InboxItem.status.set("processed"),
+            InboxItem.processed_at.set(now),
+            InboxItem.gsi1pk.remove(),
+            InboxItem.gsi1sk.remove(),
+        ]
+    )
+
+
+def note_failure(ref: InboxRef, error: str) -> None:
+    bind()
+    pk, sk = ref.key
+    InboxItem(pk, sk).update(
+        actions=[InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
+        condition=InboxItem.pk.exists(),
+    )
+
+
+def stale(before: datetime, limit: int = 200) -> list[InboxRef]:
+    """Accepted inbox items still unprocessed at `before` (the stream missed or failed them)."""
+    bind()
+    upper = f"{clock.iso(before)}#~"
+    return [
+        InboxRef(i.partner_id, i.webhook_id)
+        for i in InboxItem.due_index.query(PENDING_QUEUE, InboxItem.gsi1sk < upper, limit=limit)
+        if isinstance(i, InboxItem)
+    ]

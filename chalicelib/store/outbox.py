@@ -1,0 +1,94 @@
+"""Outbox items: a notification is written before anything delivers it.
+
+Ids derive from their cause, so recording twice is harmless; a new item reaches the deliverer
+through the table stream, and the sweeper re-drives any that stay pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from chalicelib import clock
+from chalicelib.store import bind
+from chalicelib.store.models import OutboxItem
+
+PENDING_QUEUE = "PENDING#OUTBOX"
+RETENTION = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Message:
+    outbox_id: str
+    channel: str  # topic | sms
+    target: str  # topic key or E.164 number
+    body: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+
+def _key(outbox_id: str) -> tuple[str, str]:
+    return f"OUTBOX#{outbox_id}", "OUTBOX"
+
+
+def put(message: Message, now: datetime) -> bool:
+    """Record a message once; False when its id was already recorded (delivered or not)."""
+    bind()
+    pk, sk = _key(message.outbox_id)
+    item = OutboxItem(
+        pk,
+        sk,
+        outbox_id=message.outbox_id,
+        channel=message.channel,
+        target=message.target,
+        message=message.body,
+        attributes=message.attributes,
+        status="pending",
+        created_at=now,
+        source=message.source,
+        gsi1pk=PENDING_QUEUE,
+        gsi1sk=f"{clock.iso(now)}#{message.outbox_id}",
+        expires_at=now + RETENTION,
+    )
+    try:
+        item.save(condition=OutboxItem.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def get(outbox_id: str) -> OutboxItem | None:
+    bind()
+    try:
+        return OutboxItem.get(*_key(outbox_id), consistent_read=True)
+    except OutboxItem.DoesNotExist:
+        return None
+
+
+def mark_delivered(outbox_id: str, now: datetime) -> None:
+    bind()
+    pk, sk = _key(outbox_id)
+    OutboxItem(pk, sk).update(
+        actions=[
+            OutboxItem.status.set("delivered"),
+            OutboxItem.delivered_at.set(now),
+            OutboxItem.gsi1pk.remove(),
+            OutboxItem.gsi1sk.remove(),
+        ]
+    )
+
+
+def stale(before: datetime, limit: int = 200) -> list[str]:
+    """Ids of messages still pending at `before`."""
+    bind()
+    upper = f"{clock.iso(before)}#~"
+    return [
+        i.outbox_id
+        for i in OutboxItem.due_index.query(PENDING_QUEUE, OutboxItem.gsi1sk < upper, limit=limit)
+        if isinstance(i, OutboxItem)
+    ]

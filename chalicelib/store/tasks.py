@@ -1,0 +1,271 @@
+"""Task items: one partition per dealer; open tasks also sit in the sparse due index."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+
+from chalicelib import clock
+from chalicelib.domain.tasks import NewTask
+from chalicelib.store import bind
+from chalicelib.store.models import Item, TaskItem
+
+DUE_SHARDS = 4  # spreads the due index over partitions; the sweeper reads each
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    dealer_id: str
+    kind: str
+    assignee_id: str
+    assignee_role: str
+    vin: str | None
+    ref: str | None
+    due_at: datetime
+    status: str
+    created_at: datetime
+    closed_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "kind": self.kind,
+            "assignee_id": self.assignee_id,
+            "assignee_role": self.assignee_role,
+            "vin": self.vin,
+            "due_at": clock.iso(self.due_at),
+            "status": self.status,
+            "created_at": clock.iso(self.created_at),
+            "ref": self.ref,
+            "closed_at": clock.iso(self.closed_at) if self.closed_at else None,
+        }
+
+
+def _to_task(item: TaskItem) -> Task:
+    return Task(
+        item.task_id,
+        item.dealer_id,
+        item.kind,
+        item.assignee_id,
+        item.assignee_role,
+        item.vin,
+        item.ref,
+        item.due_at,
+        item.status,
+        item.created_at,
+        item.closed_at,
+    )
+
+
+def _key(dealer_id: str, task_id: str) -> tuple[str, str]:
+    return f"DEALER#{dealer_id}", f"TASK#{task_id}"
+
+
+def _due_keys(task_id: str, due_at: datetime) -> tuple[str, str]:
+    shard = zlib.crc32(task_id.encode()) % DUE_SHARDS
+    return f"DUE#{shard}", f"{clock.iso(due_at)}#{task_id}"
+
+
+def create(dealer_id: str, task: NewTask, now: datetime) -> bool:
+    """Open a task unless it already exists (in any state). True when this call created it."""
+    bind()
+    pk, sk = _key(dealer_id, task.task_id)
+    gpk, gsk = _due_keys(task.task_id, task.due_at)
+    item = TaskItem(
+        pk,
+        sk,
+        task_id=task.task_id,
+        dealer_id=dealer_id,
+        kind=task.kind,
+        assignee_id=task.assignee_id,
+        assignee_role=task.assignee_role,
+        vin=task.vin,
+        ref=task.ref,
+        due_at=task.due_at,
+        status="open",
+        created_at=now,
+        gsi1pk=gpk,
+        gsi1sk=gsk,
+    )
+    try:
+        item.save(condition=TaskItem.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def get(dealer_id: str, task_id: str) -> Task | None:
+    bind()
+    try:
+        return _to_task(TaskItem.get(*_key(dealer_id, task_id), consistent_read=True))
+    except TaskItem.DoesNotExist:
+        return None
+
+
+def close(dealer_id: str, task_id: str, now: datetime, by: str) -> Task | None:
+    """Mark a task done (from open or overdue). None when it does not exist or was already done."""
+    bind()
+    pk, sk = _key(dealer_id, task_id)
+    try:
+        updated = TaskItem(pk, sk).update(
+            actions=[
+                TaskItem.status.set("done"),
+                TaskItem.closed_at.set(now),
+                TaskItem.closed_by.set(by),
+                TaskItem.gsi1pk.remove(),
+                TaskItem.gsi1sk.remove(),
+            ],
+            condition=TaskItem.pk.exists() & (TaskItem.status != "done"),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    del updated
+    return get(dealer_id, task_id)
+
+
+def claim_overdue(dealer_id: str, task_id: str, now: datetime) -> bool:
+    """Turn an open task past its due time overdue, exactly once.
+
+    The claim moves the task from the due queue to the breach queue in the same update, so a
+    crash before its notifications are recorded leaves it where the next sweep finds it.
+    """
+    bind()
+    pk, sk = _key(dealer_id, task_id)
+    shard = zlib.crc32(task_id.encode()) % DUE_SHARDS
+    try:
+        TaskItem(pk, sk).update(
+            actions=[
+                TaskItem.status.set("overdue"),
+                TaskItem.breached.set(True),
+                TaskItem.gsi1pk.set(f"BREACH#{shard}"),
+            ],
+            condition=(TaskItem.status == "open") & (TaskItem.due_at <= now),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def breached_unannounced(limit: int = 500) -> list[Task]:
+    """Tasks claimed overdue whose notifications are not recorded yet."""
+    bind()
+    found: list[Task] = []
+    for shard in range(DUE_SHARDS):
+        for item in Item.due_index.query(f"BREACH#{shard}", limit=limit):
+            if isinstance(item, TaskItem):
+                found.append(_to_task(item))
+    return found
+
+
+def announced(dealer_id: str, task_id: str) -> None:
+    """The breach notifications are recorded: the task leaves the breach queue."""
+    bind()
+    pk, sk = _key(dealer_id, task_id)
+    TaskItem(pk, sk).update(
+        actions=[TaskItem.gsi1pk.remove(), TaskItem.gsi1sk.remove()], condition=TaskItem.pk.exists()
+    )
+
+
+def due(now: datetime, limit: int = 500) -> list[Task]:
+    """Open tasks whose due time has come, oldest first, across every shard."""
+    bind()
+    upper = f"{clock.iso(now)}#~"
+    found: list[Task] = []
+    for shard in range(DUE_SHARDS):
+        for item in Item.due_index.query(f"DUE#{shard}", Item.gsi1sk <= upper, limit=limit):
+            if isinstance(item, TaskItem) and item.status == "open":
+                found.append(_to_task(item))
+    found.sort(key=lambda t: t.due_at)
+    return found[:limit]
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise BadCursor("the cursor is not one this API issued") from exc
+    if not isinstance(key, dict):
+        raise BadCursor("the cursor is not one this API issued")
+    return key
+
+
+def page(
+    dealer_id: str, status: str | None, assignee: str | None, limit: int, cursor: str | None
+) -> tuple[list[Task], str | None]:
+    """One page of a dealer's tasks, filtered; keeps reading until the page is full or the list ends."""
+    bind()
+    start = decode_cursor(cursor)
+    if start is not None and start.get("pk", {}).get("S") != f"DEALER#{dealer_id}":
+        raise BadCursor("the cursor belongs to another list")
+    condition: Condition | None = None
+    if status:
+        condition = TaskItem.status == status
+    if assignee:
+        by_assignee = TaskItem.assignee_id == assignee
+        condition = by_assignee if condition is None else condition & by_assignee
+    found: list[Task] = []
+    last: dict[str, Any] | None = start
+    while True:
+        result = TaskItem.query(
+            f"DEALER#{dealer_id}",
+            TaskItem.sk.startswith("TASK#"),
+            filter_condition=condition,
+            limit=limit - len(found),
+            last_evaluated_key=last,
+            page_size=max(limit, 25),
+        )
+        for item in result:
+            if isinstance(item, TaskItem):
+                found.append(_to_task(item))
+                if len(found) == limit:
+                    break
+        if len(found) == limit:
+            last = result.last_evaluated_key
+            return found, encode_cursor(last)
+        last = result.last_evaluated_key
+        if not last:
+            return found, None
+
+
+def as_task(dealer_id: str, task: NewTask, now: datetime) -> Task:
+    """The view of a freshly opened task (what `create` stores)."""
+    return Task(
+        task.task_id,
+        dealer_id,
+        task.kind,
+        task.assignee_id,
+        task.assignee_role,
+        task.vin,
+        task.ref,
+        task.due_at,
+        "open",
+        now,
+        None,
+    )

@@ -1,0 +1,23 @@
+"""Helpers for tests: signing and posting events the way partners do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.inbound import signatures
+
+
+def signed_headers(
+    secret: str, body: bytes, msg_id: str, timestamp: int, content_type: str = "application/json"
+) -> dict[str, str]:
+    return {
+        "content-type": content_type,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signatures.sign(signatures.secret_key(secret), msg_id, timestamp, body),
+    }
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
