@@ -1,120 +1,137 @@
-"""The event catalog (DESIGN.md §4): one pydantic model per type, and who may send it.
+"""The event catalog (DESIGN.md §4): for every event type, its pydantic model and who may send it.
 
-Imported on the first request only (pydantic models cost cold-start time).
+Imported on the first request, not at cold start (pydantic models take time to build). No AWS here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
 from chalicelib.events import care, dealer, finance, vehicle
 from chalicelib.events.common import Envelope, EventData
 
-DEALER, FINANCE, HQ = frozenset({"dealer"}), frozenset({"finance"}), frozenset({"hq"})
+DEALER = frozenset({"dealer"})
+FINANCE = frozenset({"finance"})
+HQ = frozenset({"hq"})
+
+DataModel: TypeAlias = type[EventData]
 
 
 @dataclass(frozen=True)
 class EventSpec:
-    name: str
-    model: type[EventData]
-    kinds: frozenset[str]
+    """One event type: the model of its `data`, and the partner kinds allowed to send it."""
 
-    @property
-    def type(self) -> str:
-        """The event type as partners send it (`vehicle.delivered`)."""
-        return self.name
+    type: str
+    model: DataModel
+    kinds: frozenset[str]
 
 
 @dataclass(frozen=True)
 class FieldError:
+    """One invalid field, by its dotted path from the envelope (`data.customer.phone`)."""
+
     field: str
     message: str
 
 
 class EventValidationError(Exception):
+    """The event's fields are invalid; `errors` lists every one of them, so a sender fixes all at once."""
+
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__(f"{len(errors)} invalid field(s)")
+        super().__init__(f"{len(errors)} invalid field(s): {', '.join(e.field for e in errors)}")
         self.errors = errors
 
 
 @dataclass(frozen=True)
 class ParsedEvent:
+    """A validated event: its type, when the sender emitted it, and its typed data."""
+
     type: str
     timestamp: datetime
-    data: Any
+    data: EventData
 
 
-EVENT_SPECS: dict[str, EventSpec] = {
-    spec.name: spec
-    for spec in (
-        EventSpec("vehicle.delivered", vehicle.VehicleDelivered, DEALER),
-        EventSpec("handover.submitted", vehicle.HandoverSubmitted, DEALER),
-        EventSpec("handover.confirmed", vehicle.HandoverConfirmed, DEALER),
-        EventSpec("delivery.feedback_submitted", vehicle.DeliveryFeedbackSubmitted, DEALER),
-        EventSpec("odometer.reported", vehicle.OdometerReported, DEALER),
-        EventSpec("service.completed", vehicle.ServiceCompleted, DEALER),
-        EventSpec("survey.completed", vehicle.SurveyCompleted, DEALER),
-        EventSpec("complaint.opened", care.ComplaintOpened, DEALER),
-        EventSpec("complaint.acknowledged", care.ComplaintAcknowledged, DEALER),
-        EventSpec("complaint.solution_proposed", care.ComplaintSolutionProposed, DEALER),
-        EventSpec("complaint.resolved", care.ComplaintResolved, DEALER),
-        EventSpec("lead.captured", care.LeadCaptured, DEALER),
-        EventSpec("lead.followed_up", care.LeadFollowedUp, DEALER),
-        EventSpec("customer.preferences_updated", care.CustomerPreferencesUpdated, DEALER),
-        EventSpec("dealer.audit_completed", dealer.DealerAuditCompleted, DEALER),
-        EventSpec("dealer.feedback_opened", dealer.DealerFeedbackOpened, DEALER),
-        EventSpec("dealer.feedback_replied", dealer.DealerFeedbackReplied, HQ),
-        EventSpec("loan.booked", finance.LoanBooked, FINANCE),
-        EventSpec("loan.settled", finance.LoanSettled, FINANCE),
-    )
-}
+_SPECS = (
+    EventSpec("vehicle.delivered", vehicle.VehicleDelivered, DEALER),
+    EventSpec("handover.submitted", vehicle.HandoverSubmitted, DEALER),
+    EventSpec("handover.confirmed", vehicle.HandoverConfirmed, DEALER),
+    EventSpec("delivery.feedback_submitted", vehicle.DeliveryFeedbackSubmitted, DEALER),
+    EventSpec("odometer.reported", vehicle.OdometerReported, DEALER),
+    EventSpec("service.completed", vehicle.ServiceCompleted, DEALER),
+    EventSpec("complaint.opened", care.ComplaintOpened, DEALER),
+    EventSpec("complaint.acknowledged", care.ComplaintAcknowledged, DEALER),
+    EventSpec("complaint.solution_proposed", care.ComplaintSolutionProposed, DEALER),
+    EventSpec("complaint.resolved", care.ComplaintResolved, DEALER),
+    EventSpec("lead.captured", care.LeadCaptured, DEALER),
+    EventSpec("lead.followed_up", care.LeadFollowedUp, DEALER),
+    EventSpec("survey.completed", vehicle.SurveyCompleted, DEALER),
+    EventSpec("dealer.audit_completed", dealer.DealerAuditCompleted, DEALER),
+    EventSpec("dealer.feedback_opened", dealer.DealerFeedbackOpened, DEALER),
+    EventSpec("customer.preferences_updated", care.CustomerPreferencesUpdated, DEALER),
+    EventSpec("loan.booked", finance.LoanBooked, FINANCE),
+    EventSpec("loan.settled", finance.LoanSettled, FINANCE),
+    EventSpec("dealer.feedback_replied", dealer.DealerFeedbackReplied, HQ),
+)
+EVENT_SPECS: dict[str, EventSpec] = {spec.type: spec for spec in _SPECS}
 ALL_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SPECS)
 
 
 def spec_for(event_type: object) -> EventSpec | None:
+    """The spec of a known event type; None for anything else, whatever its Python type."""
     return EVENT_SPECS.get(event_type) if isinstance(event_type, str) else None
 
 
 def parse_envelope_type(payload: object) -> str | None:
-    if isinstance(payload, dict) and isinstance(payload.get("type"), str):
-        found: str = payload["type"]
-        return found
+    """The envelope's `type` when the payload is an object with a string `type`; None otherwise."""
+    if isinstance(payload, dict):
+        found = payload.get("type")
+        if isinstance(found, str):
+            return found
     return None
 
 
-def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
-    """Pydantic errors as dotted paths and messages, never echoing the input (it may be personal)."""
-    out = []
-    for error in exc.errors(include_input=False, include_url=False):
-        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = error["msg"].removeprefix("Value error, ")
-        out.append(FieldError(path, message))
+def _field_errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[FieldError]:
+    """Pydantic's errors as dotted paths and messages; the input is never echoed (it may be personal)."""
+    out: list[FieldError] = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        path = ".".join(str(part) for part in (*prefix, *error["loc"]))
+        out.append(FieldError(path, error["msg"].removeprefix("Value error, ")))
     return out
 
 
+def _one_per_field(errors: list[FieldError]) -> list[FieldError]:
+    """Merge the messages of one field (a union can fail in several ways) so each field appears once."""
+    merged: dict[str, list[str]] = {}
+    for error in errors:
+        messages = merged.setdefault(error.field, [])
+        if error.message not in messages:
+            messages.append(error.message)
+    return [FieldError(field, "; ".join(messages)) for field, messages in merged.items()]
+
+
 def validate_event(spec: EventSpec, payload: dict[str, Any]) -> ParsedEvent:
-    """Validate the envelope and the data together, reporting every error at once."""
+    """Validate the envelope and its data against `spec`, reporting every invalid field at once."""
+    if not isinstance(payload, dict):
+        raise EventValidationError([FieldError("type", "an event is an object: type, timestamp, data")])
     errors: list[FieldError] = []
+    if payload.get("type") != spec.type:
+        errors.append(FieldError("type", f"expected {spec.type}"))
     timestamp: datetime | None = None
     try:
-        envelope = Envelope.model_validate(payload)
-        timestamp = envelope.timestamp
+        timestamp = Envelope.model_validate(payload).timestamp
     except ValidationError as exc:
-        errors += _field_errors(exc, "")
+        errors += [e for e in _field_errors(exc, ()) if e.field != "type"]
+    data: EventData | None = None
     raw_data = payload.get("data")
-    data: Any = None
-    if not isinstance(raw_data, dict):
-        if not any(e.field == "data" for e in errors):
-            errors.append(FieldError("data", "Input should be a valid dictionary"))
-    else:
+    if isinstance(raw_data, dict):
         try:
             data = spec.model.model_validate(raw_data)
         except ValidationError as exc:
-            errors += _field_errors(exc, "data")
-    if errors or timestamp is None:
-        raise EventValidationError(errors)
+            errors += _field_errors(exc, ("data",))
+    if errors or timestamp is None or data is None:
+        raise EventValidationError(_one_per_field(errors))
     return ParsedEvent(spec.type, timestamp, data)

@@ -1,61 +1,76 @@
-"""Customer-care events from dealers: complaints, service leads, customer preferences."""
+"""Customer-care events from dealers: complaints, service leads for sales, customer contact preferences."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from chalicelib.events.common import EventData, Id, Instant, Score, Text, Vin
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
+
+from chalicelib.events.common import (
+    Channel,
+    EventData,
+    Flag,
+    Id,
+    Instant,
+    Label,
+    Locale,
+    Note,
+    Score,
+    Text,
+    Vin,
+)
 
 
 class ComplaintOpened(EventData):
-    """A complaint arrived; its text is triaged for safety risks (red alert)."""
+    """A customer complained; the text is triaged at once for safety risks (red alert)."""
 
     complaint_id: Id
     vin: Vin | None = None
     customer_id: Id
-    channel: Id
+    channel: Label
     text: Text
     opened_at: Instant
 
 
 class ComplaintStep(EventData):
-    """A step on a complaint: who did it and when."""
+    """A step on an open complaint: who took it and when."""
 
     complaint_id: Id
     by: Id
     at: Instant
-    note: Text | None = None
+    note: Note | None = None
 
 
 class ComplaintAcknowledged(ComplaintStep):
-    """Someone took ownership of the complaint."""
+    """Someone took ownership of the complaint (answered-within-24-h KPI)."""
 
 
 class ComplaintSolutionProposed(ComplaintStep):
-    """The joint sales/after-sales solution (due within 24 h of opening)."""
+    """Sales and after-sales proposed their joint solution (due within 24 h of opening)."""
 
 
 class ComplaintResolved(ComplaintStep):
-    """The complaint is closed, possibly with the customer's satisfaction score."""
+    """The complaint is closed, possibly with the customer's satisfaction (0-100)."""
 
     satisfaction: Score | None = None
 
 
 class LeadCaptured(EventData):
-    """After-sales spotted a sales opportunity (upgrade, trade-in, referral) for the advisor."""
+    """After-sales spotted a sales opportunity for the advisor (pushed at once, followed up within 24 h)."""
 
     lead_id: Id
     vin: Vin | None = None
     customer_id: Id
     kind: Literal["upgrade", "trade_in", "referral"]
     grade: Literal["A", "B"]
-    note: Text = ""
+    note: Note
     captured_by: Id
     captured_at: Instant
 
 
 class LeadFollowedUp(EventData):
-    """The advisor followed a lead up (due within 24 h of the push)."""
+    """The advisor followed a lead up; `converted` counts towards the lead-conversion KPI."""
 
     lead_id: Id
     advisor_id: Id
@@ -64,9 +79,17 @@ class LeadFollowedUp(EventData):
 
 
 class CustomerPreferencesUpdated(EventData):
-    """The customer changed how (or whether) CLM may contact them."""
+    """The customer changed how, or whether, CLM may contact them; absent fields stay as they were."""
 
     customer_id: Id
-    sms_opt_out: bool | None = None
-    locale: Literal["zh-CN", "en"] | None = None
-    preferred_channel: Literal["sms", "phone", "wechat"] | None = None
+    sms_opt_out: Flag | None = None
+    locale: Locale | None = None
+    preferred_channel: Channel | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> CustomerPreferencesUpdated:
+        if self.sms_opt_out is None and self.locale is None and self.preferred_channel is None:
+            raise PydanticCustomError(
+                "nothing_to_update", "give at least one of sms_opt_out, locale, preferred_channel"
+            )
+        return self

@@ -44,7 +44,7 @@ def normalise_phone(value: str) -> str:
     """An E.164 number that `phonenumbers` knows to be valid, written without spaces or dashes."""
     if not value.startswith("+"):
         raise PydanticCustomError(
-            "phone_number", "a phone number is E.164: '+' and the country code first, e.g. +8613800138000"
+            "phone_number", "a phone number is E.164: '+', the country code, the number"
         )
     try:
         parsed = phonenumbers.parse(value, None)
@@ -70,7 +70,7 @@ def check_payment_ref(value: str) -> str:
 
 def check_currency(value: str) -> str:
     if not CURRENCY_PATTERN.fullmatch(value):
-        raise PydanticCustomError("currency", "a currency is an ISO 4217 code: 3 upper-case letters, e.g. CNY")
+        raise PydanticCustomError("currency", "a currency is 3 upper-case letters (ISO 4217), e.g. CNY")
     return value
 
 
@@ -78,9 +78,7 @@ def rfc3339_only(value: Any) -> Any:
     """Let only RFC 3339 text (or a datetime, from Python callers) through to datetime parsing."""
     if isinstance(value, datetime) or (isinstance(value, str) and RFC3339_PATTERN.fullmatch(value.strip())):
         return value.strip() if isinstance(value, str) else value
-    raise PydanticCustomError(
-        "rfc3339", "a time is RFC 3339 with an offset, e.g. 2026-11-20T10:00:00+08:00"
-    )
+    raise PydanticCustomError("rfc3339", "a time is RFC 3339 with an offset, e.g. 2026-11-20T10:00:00+08:00")
 
 
 def iso_day_only(value: Any) -> Any:

@@ -1,35 +1,33 @@
-"""Dealer-network events: audits by the finance arm's field staff, and feedback between dealers and HQ."""
+"""Dealer-network events: on-site audits by the finance arm, and issues dealers raise with HQ."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
-from chalicelib.events.common import EventData, Id, Instant, Text
+from chalicelib.events.common import Count, EventData, Flag, Id, Instant, Label, Ratio, Text
 
 
 class DealerAuditCompleted(EventData):
-    """An on-site audit of the dealer's stock, documents and GPS devices (risk signal when short)."""
+    """An on-site check of stock, documents and GPS devices; any shortfall is a risk signal."""
 
     audited_at: Instant
-    inventory_expected: int = Field(ge=0)
-    inventory_found: int = Field(ge=0)
-    documents_complete: bool
-    gps_online_ratio: float = Field(ge=0, le=1)
+    inventory_expected: Count
+    inventory_found: Count
+    documents_complete: Flag
+    gps_online_ratio: Ratio
 
 
 class DealerFeedbackOpened(EventData):
-    """A dealer raised an issue with HQ (first reply due in 24 h, solution in 72 h)."""
+    """A dealer raised an issue with HQ (first reply due within 24 h, solution within 72 h)."""
 
     feedback_id: Id
-    category: Id
+    category: Label
     text: Text
     opened_at: Instant
 
 
 class DealerFeedbackReplied(EventData):
-    """HQ answered a dealer's feedback: a first reply or the solution."""
+    """HQ answered a dealer's feedback, stopping its first-reply or solution clock."""
 
     feedback_id: Id
     by: Id

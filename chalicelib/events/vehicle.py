@@ -1,59 +1,71 @@
-"""Vehicle events from dealers: delivery, the "1+1" handover, first-use feedback, odometer, service."""
+"""Vehicle events from dealers: delivery, the "1+1" handover, first-use feedback, mileage, service, survey."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from chalicelib.events.common import EventData, Id, Instant, Km, Phone, Score, Text, Vin
+from chalicelib.events.common import (
+    Channel,
+    Day,
+    EventData,
+    Id,
+    Instant,
+    Km,
+    Label,
+    Locale,
+    Part,
+    Phone,
+    Score,
+    Text,
+    Vin,
+)
 
-
-class Part(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+Months = Annotated[int, Field(strict=True, ge=1, le=120)]
+IntervalKm = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 
 
 class Customer(Part):
     """The buyer: who CLM reminds, in which language and over which channel."""
 
     id: Id
-    name: Id
+    name: Label
     phone: Phone
-    locale: Literal["zh-CN", "en"] = "zh-CN"
-    preferred_channel: Literal["sms", "phone", "wechat"] = "sms"
-    birthday: date | None = None
+    locale: Locale = "zh-CN"
+    preferred_channel: Channel
+    birthday: Day | None = None
 
 
 class Staff(Part):
-    """A dealer employee responsible for this customer."""
+    """A dealer employee who owns this customer's tasks on one side (sales or after-sales)."""
 
     id: Id
-    name: str | None = Field(default=None, max_length=128)
+    name: Label | None = None
     phone: Phone | None = None
 
 
 class FirstService(Part):
-    """When the first service falls due: months after delivery or kilometres, whichever first."""
+    """When the first service falls due: months after delivery or kilometres, whichever comes first."""
 
-    due_months: int = Field(default=3, ge=1, le=60)
-    due_km: Km = 5000
+    due_months: Months = 3
+    due_km: IntervalKm = 5000
 
 
 class MaintenancePlan(Part):
-    """The regular maintenance interval after the first service."""
+    """The regular maintenance interval that follows the first service."""
 
-    interval_months: int = Field(default=12, ge=1, le=60)
-    interval_km: Km = 10000
+    interval_months: Months = 12
+    interval_km: IntervalKm = 10000
 
 
 class VehicleDelivered(EventData):
-    """A car handed to its customer: the start of the lifecycle and of the handover clock."""
+    """A car handed to its customer: the lifecycle starts, and with it the handover and feedback clocks."""
 
     vin: Vin
-    model: Id
+    model: Label
     powertrain: Literal["ice", "hybrid", "ev"]
-    packages: list[Id] = Field(default_factory=list, max_length=50)
+    packages: list[Label] = Field(max_length=50)
     delivered_at: Instant
     customer: Customer
     sales_advisor: Staff
@@ -64,24 +76,30 @@ class VehicleDelivered(EventData):
 
 
 class FormBasic(Part):
-    customer_name: Id
-    model: Id
-    purchase_date: date
-    key_config: list[Id] = Field(default_factory=list, max_length=50)
+    """The facts of the sale as the advisor recorded them."""
+
+    customer_name: Label
+    model: Label
+    purchase_date: Day
+    key_config: list[Label] = Field(max_length=50)
 
 
 class FormNeeds(Part):
+    """Why the customer bought and what worries them: what after-sales should know."""
+
     core_need: Text
-    concerns: list[Text] = Field(default_factory=list, max_length=50)
+    concerns: list[Text] = Field(max_length=50)
 
 
 class FormPreferences(Part):
-    channel: Id
-    activities: list[Text] = Field(default_factory=list, max_length=50)
+    """How the customer wants to be contacted and which activities interest them."""
+
+    channel: Label
+    activities: list[Label] = Field(max_length=50)
 
 
 class HandoverForm(Part):
-    """What the advisor learned about the customer, handed to after-sales."""
+    """What the advisor learned about the customer, handed over to after-sales."""
 
     basic: FormBasic
     needs: FormNeeds
@@ -89,7 +107,7 @@ class HandoverForm(Part):
 
 
 class HandoverSubmitted(EventData):
-    """The advisor filed the handover form (the first "1" of "1+1")."""
+    """The advisor filed the handover form (the first "1" of "1+1", due within 24 h of delivery)."""
 
     vin: Vin
     submitted_by: Id
@@ -97,11 +115,11 @@ class HandoverSubmitted(EventData):
 
 
 class HandoverConfirmed(EventData):
-    """The specialist confirmed the form; `corrections` name the fields found wrong (accuracy KPI)."""
+    """The specialist checked the form; `corrections` name the fields found wrong (handover-accuracy KPI)."""
 
     vin: Vin
     confirmed_by: Id
-    corrections: list[Id] = Field(default_factory=list, max_length=50)
+    corrections: list[Label] = Field(max_length=50)
 
 
 class DeliveryFeedbackSubmitted(EventData):
@@ -109,12 +127,12 @@ class DeliveryFeedbackSubmitted(EventData):
 
     vin: Vin
     submitted_by: Id
-    questions: list[Text] = Field(default_factory=list, max_length=50)
-    needs: list[Text] = Field(default_factory=list, max_length=50)
+    questions: list[Text] = Field(max_length=50)
+    needs: list[Text] = Field(max_length=50)
 
 
 class OdometerReported(EventData):
-    """A mileage reading; drives mileage-based service reminders."""
+    """A mileage reading: drives mileage-based service reminders."""
 
     vin: Vin
     odometer_km: Km
@@ -123,18 +141,18 @@ class OdometerReported(EventData):
 
 
 class ServiceCompleted(EventData):
-    """A workshop visit finished; a first service or maintenance resets the next-service clock."""
+    """A workshop visit finished; a first service or maintenance restarts the next-service clock."""
 
     vin: Vin
     repair_order_id: Id
     kind: Literal["first_service", "maintenance", "repair"]
     odometer_km: Km
     completed_at: Instant
-    items: list[Text] = Field(default_factory=list, max_length=200)
+    items: list[Label] = Field(max_length=200)
 
 
 class SurveyCompleted(EventData):
-    """A customer's joint sales/after-sales satisfaction score (KPI: at least 90)."""
+    """The customer's joint sales/after-sales satisfaction score (KPI target: at least 90)."""
 
     vin: Vin
     kind: Literal["joint_service"]

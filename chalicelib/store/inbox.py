@@ -8,7 +8,7 @@ the same request (`ReturnValuesOnConditionCheckFailure`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from chalicelib import aws, clock
 from chalicelib.settings import get_settings
@@ -40,28 +40,34 @@ class Existing:
 
 
 def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: datetime) -> Accepted | Existing:
-    """Store an accepted webhook unless its id is already known; one DynamoDB request."""
-    bind()
+    """Store an accepted webhook unless its id is already known; one DynamoDB request.
+
+    This is the hot path, so the item is written with the low-level client in the exact shape
+    `InboxItem` reads back (the store's tests check that round trip).
+    """
     pk, sk = ref.key
-    item = InboxItem(
-        pk,
-        sk,
-        partner_id=ref.partner_id,
-        webhook_id=ref.webhook_id,
-        event_type=event_type,
-        body=body,
-        body_sha256=body_sha256,
-        received_at=now,
-        status="accepted",
-        gsi1pk=PENDING_QUEUE,
-        gsi1sk=f"{clock.iso(now)}#{pk}",
-        expires_at=now + DEDUP_RETENTION,
-    )
+    received = clock.iso(now)
+    item = {
+        "pk": {"S": pk},
+        "sk": {"S": sk},
+        "et": {"S": "inbox"},
+        "partner_id": {"S": ref.partner_id},
+        "webhook_id": {"S": ref.webhook_id},
+        "event_type": {"S": event_type},
+        "body": {"S": body},
+        "body_sha256": {"S": body_sha256},
+        "received_at": {"S": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
+        "status": {"S": "accepted"},
+        "attempts": {"N": "0"},
+        "gsi1pk": {"S": PENDING_QUEUE},
+        "gsi1sk": {"S": f"{received}#{pk}"},
+        "expires_at": {"N": str(int((now + DEDUP_RETENTION).timestamp()))},
+    }
     ddb = aws.client("dynamodb")
     try:
         ddb.put_item(
             TableName=get_settings().table_name,
-            Item=item.serialize(),
+            Item=item,
             ConditionExpression="attribute_not_exists(pk)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
