@@ -10,7 +10,7 @@ from chalicelib.api.workers import workers
 from chalicelib.observability import logger
 
 app = Chalice(app_name="clm")
-app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context()))
 app.register_blueprint(webhooks)
 app.register_blueprint(staff_api)
 app.register_blueprint(workers)

@@ -29,10 +29,12 @@ def receive(partner_id: str) -> Response:
         metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
         response = problem(exc)
     else:
-        logger.info(f"webhook {result.outcome}", extra={"event_type": result.event_type})
+        # Debug only: the hot path stays lean; the processor logs every applied event at INFO.
+        logger.debug(f"webhook {result.outcome}", extra={"event_type": result.event_type})
         name = "EventsAccepted" if result.outcome == "accepted" else "EventsDuplicate"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         response = ok(result.body(), result.status)
     finally:
         metrics.flush_metrics()
+        logger.remove_keys(["partner_id", "webhook_id"])
     return response

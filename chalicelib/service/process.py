@@ -271,4 +271,8 @@ def process(ref: inbox.InboxRef) -> str:
         redact(data.model_dump(mode="json")),
     )
     inbox.mark_processed(item, now)
+    logger.info(
+        "event applied",
+        extra={"partner_id": ref.partner_id, "webhook_id": ref.webhook_id, "event_type": spec.type},
+    )
     return "processed"

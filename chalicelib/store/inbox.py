@@ -58,7 +58,6 @@ def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: dat
         "body_sha256": {"S": body_sha256},
         "received_at": {"S": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
         "status": {"S": "accepted"},
-        "attempts": {"N": "0"},
         "gsi1pk": {"S": PENDING_QUEUE},
         "gsi1sk": {"S": f"{received}#{pk}"},
         "expires_at": {"N": str(int((now + DEDUP_RETENTION).timestamp()))},
