@@ -37,7 +37,7 @@ def on_table_change(event: Any) -> None:
             work.note_failure(ref, exc)
             retry.append(ref)
     if retry:
-        work.enqueue(retry, delay_seconds=5)
+        work.enqueue(retry, delay_seconds=work.RETRY_DELAY_SECONDS)
 
 
 @workers.on_sqs_message(queue=resource_names(_settings.stage)["work"], batch_size=1, name="work_queue")

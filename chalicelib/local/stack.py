@@ -290,6 +290,7 @@ class LocalStack:
 def run(aws_port: int, api_port: int) -> int:
     """Start everything, print `CLM ready`, and stop cleanly on Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
     stack = LocalStack(aws_port, api_port)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -20,6 +20,7 @@ from chalicelib.inbound.problems import Problem
 from chalicelib.store import inbox
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_WEBHOOK_ID = 256  # it becomes part of a table key (DynamoDB allows 2 KB)
 JSON_MEDIA_TYPES = ("application/json",)
 
 
@@ -71,6 +72,11 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
     """Run every check of §3 in order, then record the event once. Raises `Problem`."""
     partner = authenticate(partner_id, headers, body)
     webhook_id = headers["webhook-id"]
+    if len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
+        raise problems.bad_request(
+            f"webhook-id must be 1-{MAX_WEBHOOK_ID} printable characters.",
+            [{"field": "webhook-id", "message": f"1-{MAX_WEBHOOK_ID} printable characters"}],
+        )
     if len(body) > MAX_BODY_BYTES:
         raise Problem(
             413,

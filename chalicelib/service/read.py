@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import clock
+from chalicelib import clock, store
 from chalicelib.domain.masking import mask_name, mask_phone
 from chalicelib.domain.tasks import STATUSES
 from chalicelib.inbound import partners, problems
@@ -144,7 +144,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
 def health() -> dict[str, Any]:
     """Whether the table answers; a 503 tells the load balancer (and ops) otherwise."""
     try:
-        records.get_vehicle("00000000000000000")
+        store.ping()
     except Exception as exc:
         raise Problem(
             503, "unavailable", "Service Unavailable", "The table does not answer.", reason=type(exc).__name__

@@ -16,6 +16,7 @@ from chalicelib import aws
 from chalicelib.settings import get_settings
 
 WorkRef = dict[str, str]
+RETRY_DELAY_SECONDS = 5  # first retry after a stream failure; SQS visibility spaces later ones
 
 
 def inbox_ref(partner_id: str, webhook_id: str) -> WorkRef:

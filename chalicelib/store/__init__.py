@@ -37,3 +37,14 @@ def bind() -> None:
 def unbind() -> None:
     global _bound_to
     _bound_to = None
+
+
+def ping() -> None:
+    """One cheap read that fails when the table does not answer (health checks)."""
+    bind()
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    aws.client("dynamodb").get_item(
+        TableName=get_settings().table_name, Key={"pk": {"S": "HEALTH"}, "sk": {"S": "HEALTH"}}
+    )

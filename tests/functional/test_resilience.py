@@ -1,0 +1,205 @@
+"""Nothing lost, nothing doubled: crashes mid-event, lost stream records, failing deliveries, the DLQ."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import Harness, example
+from tests.functional.test_lifecycle import body_of, subscribe
+
+
+def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
+    from chalicelib import clock
+    from chalicelib.store import inbox
+
+    ref = inbox.InboxRef("dealer-a", "msg_raw")
+    assert isinstance(inbox.record(ref, "vehicle.delivered", '{"a": 1}', "h1", clock.now()), inbox.Accepted)
+    again = inbox.record(ref, "vehicle.delivered", '{"a": 2}', "h2", clock.now())
+    assert again == inbox.Existing(body_sha256="h1")
+    item = inbox.load(ref)
+    assert item is not None
+    assert (item.partner_id, item.webhook_id, item.status, item.body) == (
+        "dealer-a",
+        "msg_raw",
+        "accepted",
+        '{"a": 1}',
+    )
+    assert item.received_at == clock.now()
+    assert item.expires_at is not None and item.expires_at >= clock.now() + timedelta(days=7)
+
+
+def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib.service import work
+    from chalicelib.store import inbox
+
+    staff = subscribe("staff_tasks")
+    original = inbox.mark_processed
+    calls = {"n": 0}
+
+    def crash_once(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("Lambda died here")
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(inbox, "mark_processed", crash_once)
+    monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()  # stream run crashes, the retry from SQS completes the event
+    assert calls["n"] == 2
+    tasks = body_of(harness.get("/dealers/dealer-a/tasks"))["items"]
+    assert len(tasks) == 3
+    assert len(staff()) == 3
+    timeline = body_of(harness.get("/dealers/dealer-a/vehicles/LSVAU2180N2123456"))["timeline"]
+    assert len(timeline) == 1
+
+
+def test_a_lost_stream_record_is_redriven_by_the_sweep(harness: Harness) -> None:
+    from chalicelib import clock
+    from chalicelib.service.sweep import sweep
+
+    real_handler = harness.stream.handler
+    harness.stream.handler = lambda event, context: None  # the stream loses its records for a while
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    harness.stream.handler = real_handler
+    assert body_of(harness.get("/dealers/dealer-a/tasks"))["items"] == []
+    assert sweep(clock.now() + timedelta(seconds=30)).inbox_redriven == 0  # too early to call it lost
+    report = sweep(clock.now() + timedelta(minutes=2))
+    assert report.inbox_redriven == 1
+    harness.drain()
+    assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
+    assert sweep(clock.now() + timedelta(minutes=3)).outbox_redriven == 0  # the stream delivered them
+
+
+def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None:
+    from chalicelib import clock
+    from chalicelib.service.sweep import sweep
+
+    staff = subscribe("staff_tasks")
+    real_handler = harness.stream.handler
+
+    def lose_outbox(event: Any, context: Any) -> None:
+        kept = [r for r in event["Records"] if r["dynamodb"]["NewImage"].get("et", {}).get("S") != "outbox"]
+        real_handler({"Records": kept}, context)
+
+    harness.stream.handler = lose_outbox
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    harness.stream.handler = real_handler
+    assert staff() == []
+    assert sweep(clock.now() + timedelta(minutes=2)).outbox_redriven == 3
+    harness.drain()
+    assert len(staff()) == 3
+    assert sweep(clock.now() + timedelta(minutes=3)).outbox_redriven == 0
+
+
+def test_failing_delivery_ends_in_the_dlq_and_replays(
+    harness: Harness, monkeypatch: Any, capsys: Any
+) -> None:
+    from chalicelib import aws
+    from chalicelib.cli import main
+    from chalicelib.service import work
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    settings = get_settings()
+    sqs.set_queue_attributes(QueueUrl=settings.queue_urls["work"], Attributes={"VisibilityTimeout": "0"})
+    sns.delete_topic(TopicArn=settings.topics["staff_tasks"])  # every publish now fails
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    for _ in range(12):
+        harness.stream.step()
+        harness.queue.step_now()
+    capsys.readouterr()
+    assert main(["dlq", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["count"] == 3
+    assert {m["body"]["kind"] for m in listed["messages"]} == {"outbox"}
+    sns.create_topic(Name=settings.topics["staff_tasks"].rsplit(":", 1)[1])
+    staff = subscribe("staff_tasks")
+    assert main(["dlq", "replay"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 3
+    harness.drain()
+    assert len(staff()) == 3
+    assert main(["dlq", "list"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 0
+
+
+def test_emf_metrics_and_logs_carry_no_personal_data(harness: Harness, capsys: Any) -> None:
+    import io
+
+    from chalicelib.observability import logger
+
+    log_stream = io.StringIO()
+    previous = logger.registered_handler.setStream(log_stream)  # type: ignore[attr-defined]
+    capsys.readouterr()
+    harness.post("dealer-a", example("vehicle.delivered"))
+    harness.post("dealer-a", example("vehicle.delivered"), msg_id="msg_1")
+    harness.post("dealer-a", {"type": "nope"})
+    harness.drain()
+    out = capsys.readouterr().out
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if "_aws" in line]
+    names = [m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for m in metrics]
+    assert names == ["EventsAccepted", "EventsDuplicate", "EventsRejected"]
+    assert metrics[2]["reason"] == "unknown_type"
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    applied = [line for line in logged if line.get("message") == "event applied"]
+    assert applied and applied[0]["partner_id"] == "dealer-a" and applied[0]["webhook_id"] == "msg_1"
+    customer = example("vehicle.delivered")["data"]["customer"]
+    text = out + json.dumps(logged, ensure_ascii=False)
+    assert customer["phone"] not in text and customer["name"] not in text
+    rejected = next(line for line in logged if line.get("message") == "webhook rejected")
+    assert (rejected["partner_id"], rejected["reason"]) == ("dealer-a", "unknown_type")
+
+
+@pytest.mark.parametrize("webhook_id", ["x" * 257, "bad\nid"])
+def test_unusable_webhook_ids_are_400(harness: Harness, webhook_id: str) -> None:
+    response = harness.post("dealer-a", example("vehicle.delivered"), msg_id=webhook_id)
+    assert response.status_code == 400
+
+
+def test_cli_partner_lifecycle(harness: Harness, capsys: Any) -> None:
+    from chalicelib.cli import main
+
+    capsys.readouterr()
+    assert main(["partner", "add", "dealer-new", "--kind", "dealer", "--name", "New"]) == 0
+    creds = json.loads(capsys.readouterr().out)
+    assert creds["webhook_secret"].startswith("whsec_") and creds["api_key"]
+    assert main(["partner", "add", "dealer-new", "--kind", "dealer"]) == 1
+    assert main(["partner", "rotate-secret", "dealer-new"]) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    assert rotated["webhook_secret"] != creds["webhook_secret"]
+    assert main(["partner", "rotate-secret", "nobody"]) == 1
+    assert (
+        harness.post("dealer-new", example("odometer.reported"), secret=rotated["webhook_secret"]).status_code
+        == 202
+    )
+    assert (
+        harness.post("dealer-new", example("odometer.reported"), secret=creds["webhook_secret"]).status_code
+        == 202
+    )
+    listed = harness.client.http.get(
+        "/dealers/dealer-new/tasks", headers={"authorization": f"Bearer {creds['api_key']}"}
+    )
+    assert listed.status_code == 200
+
+
+def test_secrets_are_not_stored_in_plaintext(harness: Harness) -> None:
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    scan = aws.client("dynamodb").scan(TableName=get_settings().table_name)["Items"]
+    dump = json.dumps(scan)
+    for creds in harness.creds.values():
+        assert creds.webhook_secret not in dump
+        assert creds.webhook_secret.removeprefix("whsec_") not in dump
+        assert creds.api_key not in dump
