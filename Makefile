@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= dev
+AWS_REGION_DEFAULT ?= cn-north-1
 
 .PHONY: run test lint typecheck unit bench package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "pip>=24,<26.3"  # chalice needs pip < 26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
@@ -33,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 package: $(STAMP)
-	rm -rf dist && CLM_STAGE=$(STAGE) $(BIN)/chalice package --stage $(STAGE) \
+	rm -rf dist && CLM_STAGE=$(STAGE) AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$(AWS_REGION_DEFAULT)} $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template infra/resources.json dist
 
 clean:
