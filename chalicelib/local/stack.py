@@ -46,6 +46,22 @@ def _context(name: str) -> Any:
     return LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
 
 
+def one_invocation_at_a_time(app: Any) -> None:
+    """Make the app serve one invocation at a time across HTTP and worker threads, as Lambda does.
+
+    Powertools keeps log keys and metrics per process, and Lambda never runs two invocations in
+    one process. The lock is the outermost middleware (Chalice runs the first registered one
+    outermost; `register_middleware` appends, so it is put first here).
+    """
+    lock = threading.RLock()
+
+    def serialized(event: Any, get_response: Callable[[Any], Any]) -> Any:
+        with lock:
+            return get_response(event)
+
+    app.middleware_handlers.insert(0, (serialized, "all"))
+
+
 class Worker(threading.Thread):
     """A loop that stops when asked; errors are logged and the loop goes on."""
 
@@ -237,6 +253,7 @@ class LocalStack:
         import app as app_module
 
         app = app_module.app
+        one_invocation_at_a_time(app)
         project_dir = str(Path(app_module.__file__).resolve().parent)
         config = CLIFactory(project_dir).create_config_obj(chalice_stage_name="local")
         self.http = create_local_server(app, config, "127.0.0.1", self.api_port)

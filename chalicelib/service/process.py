@@ -31,6 +31,10 @@ SUBJECT_FIELDS = (
 )
 
 
+class ForeignVehicle(Exception):
+    """A dealer sent an event about another dealer's vehicle: kept, but never shown to that dealer."""
+
+
 class NotReady(Exception):
     """The event refers to something not yet known (out-of-order delivery): retry later."""
 
@@ -82,7 +86,7 @@ def _own_vehicle(ctx: Context, vin: str) -> records.VehicleItem:
     if vehicle is None:
         raise NotReady(f"vehicle {vin} is not delivered yet")
     if vehicle.dealer_id != ctx.dealer_id:
-        raise PermissionError(f"vehicle {vin} belongs to another dealer")
+        raise ForeignVehicle(f"vehicle {vin} belongs to another dealer")
     return vehicle
 
 
@@ -254,15 +258,18 @@ def process(ref: inbox.InboxRef) -> str:
     )
     now = clock.now()
     handler = HANDLERS.get(spec.type)
+    owner = timeline_owner(data, ref.partner_id)
     if handler is not None:
         try:
             handler(ctx, data, now)
-        except PermissionError as exc:
+        except ForeignVehicle as exc:
             logger.warning(
-                "event refers to another dealer's vehicle; kept in timeline only", extra={"reason": str(exc)}
+                "event about another dealer's vehicle; kept on the sender's timeline",
+                extra={"reason": str(exc), "partner_id": ref.partner_id},
             )
+            owner = f"PARTNER#{ref.partner_id}"
     records.put_timeline(
-        timeline_owner(data, ref.partner_id),
+        owner,
         occurred_at(data, event.timestamp),
         ref.webhook_id,
         spec.type,

@@ -205,6 +205,9 @@ def test_tenant_isolation(harness: Harness) -> None:
     assert harness.post("dealer-b", example("handover.submitted")).status_code == 202
     harness.drain()
     assert all(t["status"] == "open" for t in body_of(harness.get("/dealers/dealer-a/tasks"))["items"])
+    view = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))
+    assert view["handover"] is None
+    assert [e["partner_id"] for e in view["timeline"]] == ["dealer-a"]
 
 
 @pytest.mark.parametrize("header", [None, "Bearer ", "Bearer wrong", "Basic abc"])
