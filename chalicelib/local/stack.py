@@ -233,7 +233,6 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(local_environment(self.aws_port))
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         from chalicelib import aws, store
         from chalicelib.settings import reset_settings
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,10 @@ def test_signed_event_over_http_reaches_the_read_api_within_two_seconds(tmp_path
             assert time.monotonic() < deadline, "no 'CLM ready' within 60 s"
         else:
             pytest.fail("the stack exited before it was ready")
+        # Keep reading its output (logs, EMF metrics) so a full pipe never blocks it.
+        rest: list[str] = []
+        reader = threading.Thread(target=lambda: rest.extend(stack.stdout), daemon=True)  # type: ignore[arg-type]
+        reader.start()
         creds = json.loads((tmp_path / ".clm" / "local-credentials.json").read_text())
         assert set(creds) == {"dealer-demo", "finance-demo", "hq"}
         cli_env = {**env, "PYTHONPATH": str(ROOT), "CLM_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}"}
@@ -138,9 +143,12 @@ def test_signed_event_over_http_reaches_the_read_api_within_two_seconds(tmp_path
     finally:
         stack.send_signal(signal.SIGINT)
         try:
-            out, _ = stack.communicate(timeout=20)
+            stack.wait(timeout=20)
         except subprocess.TimeoutExpired:
             stack.kill()
             raise
+        reader.join(timeout=5)
+    out = "".join(rest)
     assert stack.returncode == 0, out
     assert "CLM stopped" in out
+    assert '"EventsAccepted"' in out  # EMF metrics, as CloudWatch would receive them
