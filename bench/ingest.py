@@ -63,7 +63,7 @@ def requests_per_event() -> tuple[dict[str, float], str]:
             "before-call.dynamodb", lambda model, **_: calls.append(model.name)
         )
         counts = []
-        with Client(app_module.app, stage_name="test") as client, _quiet_stdout():
+        with Client(app_module.app, stage_name="test") as client, quiet():
             for n in range(20):
                 body = delivered_body(n)
                 calls.clear()
@@ -80,19 +80,23 @@ def requests_per_event() -> tuple[dict[str, float], str]:
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Send fd 1 to /dev/null: log and metric lines are formatted and written, but not to a terminal."""
+def quiet(fds: tuple[int, ...] = (1,)) -> Iterator[None]:
+    """Send fds to /dev/null: log and metric lines are formatted and written, but not to a terminal."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
     sink = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(sink, 1)
+    for fd in fds:
+        os.dup2(sink, fd)
     try:
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
+        sys.stderr.flush()
+        for fd, copy in zip(fds, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(sink)
-        os.close(saved)
 
 
 def _stub_aws() -> None:
@@ -164,7 +168,7 @@ def ingest_vs_baseline() -> tuple[dict[str, float], str]:
 
     base_times: list[float] = []
     handler_times: list[float] = []
-    with _quiet_stdout():
+    with quiet():
         for n in range(20):  # warm both paths (first pydantic model, first botocore call)
             baseline(n)
             handler(n)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
+import json
 import os
 import socket
 import statistics
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from bench.common import delivered_body, signed
+from bench.ingest import quiet
 
 EVENTS = 150
 SMALL, LARGE = 1_000, 20_000
@@ -80,19 +81,17 @@ def run() -> tuple[dict[str, float], str]:
     stack = LocalStack(free_port(), free_port(), credentials=creds_dir / "credentials.json")
     saved = dict(os.environ)
     try:
-        with contextlib.redirect_stdout(open(os.devnull, "w")):
+        with quiet((1, 2)):
             stack.start()
-        import json
-
-        secret = json.loads((creds_dir / "credentials.json").read_text())["dealer-demo"]["webhook_secret"]
-        last = fill(SMALL, 0)
-        stack.wait_idle()
-        small = measure(stack.api_port, secret, 0)
-        stack.wait_idle()
-        fill(LARGE, last)
-        stack.wait_idle()
-        large = measure(stack.api_port, secret, 100_000)
-        stack.wait_idle()
+            secret = json.loads((creds_dir / "credentials.json").read_text())["dealer-demo"]["webhook_secret"]
+            last = fill(SMALL, 0)
+            stack.wait_idle()
+            small = measure(stack.api_port, secret, 0)
+            stack.wait_idle()
+            fill(LARGE, last)
+            stack.wait_idle()
+            large = measure(stack.api_port, secret, 100_000)
+            stack.wait_idle()
     finally:
         stack.stop()
         os.environ.clear()

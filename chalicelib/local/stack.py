@@ -102,7 +102,7 @@ class StreamPoller:
         self.region = settings.region
 
     def step(self) -> bool:
-        out = self.streams.get_records(ShardIterator=self.iterator, Limit=100)
+        out = self.streams.get_records(ShardIterator=self.iterator, Limit=10)  # short lock holds
         records = out.get("Records", [])
         if records:
             for record in records:
@@ -239,6 +239,7 @@ class LocalStack:
         reset_settings()
         aws.reset()
         store.unbind()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         from chalicelib.local.provision import provision
@@ -306,7 +307,6 @@ class LocalStack:
 def run(aws_port: int, api_port: int) -> int:
     """Start everything, print `CLM ready`, and stop cleanly on Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
     stack = LocalStack(aws_port, api_port)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
