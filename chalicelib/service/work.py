@@ -27,25 +27,22 @@ def outbox_ref(outbox_id: str) -> WorkRef:
     return {"kind": "outbox", "outbox_id": outbox_id}
 
 
-def _s(image: Mapping[str, Any], name: str) -> str | None:
-    value = image.get(name)
-    return value.get("S") if isinstance(value, dict) else None
-
-
 def from_stream_record(record: Mapping[str, Any]) -> WorkRef | None:
-    """The work a stream record calls for: a new inbox or outbox item; None for anything else."""
+    """The work a stream record calls for: a new inbox or outbox item; None for anything else.
+
+    The stream carries keys only (a webhook body can be 256 KiB; a Lambda batch must stay under
+    6 MB), and the keys say everything needed: ``INBOX#<partner>#<webhook id>``, ``OUTBOX#<id>``.
+    """
     if record.get("eventName") != "INSERT":
         return None
-    image = record.get("dynamodb", {}).get("NewImage", {})
-    entity = _s(image, "et")
-    if entity == "inbox" and _s(image, "status") == "accepted":
-        partner_id, webhook_id = _s(image, "partner_id"), _s(image, "webhook_id")
+    pk = record.get("dynamodb", {}).get("Keys", {}).get("pk", {}).get("S", "")
+    kind, _, rest = pk.partition("#")
+    if kind == "INBOX":
+        partner_id, _, webhook_id = rest.partition("#")  # partner ids never contain '#'
         if partner_id and webhook_id:
             return inbox_ref(partner_id, webhook_id)
-    if entity == "outbox" and _s(image, "status") == "pending":
-        outbox_id = _s(image, "outbox_id")
-        if outbox_id:
-            return outbox_ref(outbox_id)
+    if kind == "OUTBOX" and rest:
+        return outbox_ref(rest)
     return None
 
 

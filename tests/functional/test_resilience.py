@@ -86,7 +86,7 @@ def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None
     real_handler = harness.stream.handler
 
     def lose_outbox(event: Any, context: Any) -> None:
-        kept = [r for r in event["Records"] if r["dynamodb"]["NewImage"].get("et", {}).get("S") != "outbox"]
+        kept = [r for r in event["Records"] if not r["dynamodb"]["Keys"]["pk"]["S"].startswith("OUTBOX#")]
         real_handler({"Records": kept}, context)
 
     harness.stream.handler = lose_outbox
