@@ -48,6 +48,15 @@ def task_id(kind: str, subject: str) -> str:
     return f"{kind}-{digest}"
 
 
+def delivery_subject(vin: str, delivered_at: datetime) -> str:
+    """What a delivery's tasks are about: this VIN's delivery at this instant (a resold car gets new ones)."""
+    return f"{vin}@{delivered_at.timestamp():.0f}"
+
+
+def delivery_task_id(kind: TaskKind, vin: str, delivered_at: datetime) -> str:
+    return task_id(kind, delivery_subject(vin, delivered_at))
+
+
 def delivery_tasks(vin: str, delivered_at: datetime, advisor_id: str, specialist_id: str) -> list[NewTask]:
     """The three tasks a delivery opens: handover submit/confirm (24 h) and first-use feedback (3 days).
 
@@ -56,9 +65,16 @@ def delivery_tasks(vin: str, delivered_at: datetime, advisor_id: str, specialist
     """
     handover_due = delivered_at + HANDOVER_WINDOW
     return [
-        NewTask(task_id("handover_submit", vin), "handover_submit", advisor_id, "sales", handover_due, vin),
         NewTask(
-            task_id("handover_confirm", vin),
+            delivery_task_id("handover_submit", vin, delivered_at),
+            "handover_submit",
+            advisor_id,
+            "sales",
+            handover_due,
+            vin,
+        ),
+        NewTask(
+            delivery_task_id("handover_confirm", vin, delivered_at),
             "handover_confirm",
             specialist_id,
             "after_sales",
@@ -66,7 +82,7 @@ def delivery_tasks(vin: str, delivered_at: datetime, advisor_id: str, specialist
             vin,
         ),
         NewTask(
-            task_id("delivery_feedback", vin),
+            delivery_task_id("delivery_feedback", vin, delivered_at),
             "delivery_feedback",
             specialist_id,
             "after_sales",

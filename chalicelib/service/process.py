@@ -130,13 +130,15 @@ def on_delivered(ctx: Context, data: Any, now: datetime) -> None:
     )
 
 
-def _close_for_event(ctx: Context, vin: str, by: str, now: datetime) -> None:
+def _close_for_event(ctx: Context, vehicle: records.VehicleItem, by: str, now: datetime) -> None:
+    """Close the task this event fulfils, for the vehicle's current delivery."""
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
-    tasks.close(ctx.dealer_id or ctx.partner_id, task_rules.task_id(kind, vin), now, by)
+    task_id = task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at)
+    tasks.close(ctx.dealer_id or ctx.partner_id, task_id, now, by)
 
 
 def on_handover_submitted(ctx: Context, data: Any, now: datetime) -> None:
-    _own_vehicle(ctx, data.vin)
+    vehicle = _own_vehicle(ctx, data.vin)
     records.set_vehicle_fields(
         data.vin,
         handover={
@@ -145,11 +147,11 @@ def on_handover_submitted(ctx: Context, data: Any, now: datetime) -> None:
             "form": data.form.model_dump(mode="json"),
         },
     )
-    _close_for_event(ctx, data.vin, data.submitted_by, now)
+    _close_for_event(ctx, vehicle, data.submitted_by, now)
 
 
 def on_handover_confirmed(ctx: Context, data: Any, now: datetime) -> None:
-    _own_vehicle(ctx, data.vin)
+    vehicle = _own_vehicle(ctx, data.vin)
     records.set_vehicle_fields(
         data.vin,
         handover_confirmation={
@@ -159,11 +161,11 @@ def on_handover_confirmed(ctx: Context, data: Any, now: datetime) -> None:
             "accurate": not data.corrections,
         },
     )
-    _close_for_event(ctx, data.vin, data.confirmed_by, now)
+    _close_for_event(ctx, vehicle, data.confirmed_by, now)
 
 
 def on_delivery_feedback(ctx: Context, data: Any, now: datetime) -> None:
-    _own_vehicle(ctx, data.vin)
+    vehicle = _own_vehicle(ctx, data.vin)
     records.set_vehicle_fields(
         data.vin,
         delivery_feedback={
@@ -173,7 +175,7 @@ def on_delivery_feedback(ctx: Context, data: Any, now: datetime) -> None:
             "needs": list(data.needs),
         },
     )
-    _close_for_event(ctx, data.vin, data.submitted_by, now)
+    _close_for_event(ctx, vehicle, data.submitted_by, now)
 
 
 def _record_reading(vin: str, km: int, read_at: datetime, source: str) -> None:

@@ -25,10 +25,13 @@ def test_delivery_opens_three_tasks_with_contract_deadlines() -> None:
 
 def test_task_ids_are_stable_per_cause_and_distinct_across_causes() -> None:
     first = tasks.delivery_tasks("LSVAU2180N2123456", DELIVERED, "S-01", "A-07")
-    again = tasks.delivery_tasks("LSVAU2180N2123456", DELIVERED + timedelta(hours=1), "S-02", "A-08")
+    again = tasks.delivery_tasks("LSVAU2180N2123456", DELIVERED, "S-02", "A-08")
+    resold = tasks.delivery_tasks("LSVAU2180N2123456", DELIVERED + timedelta(days=900), "S-01", "A-07")
     other = tasks.delivery_tasks("LSVAU2180N2123457", DELIVERED, "S-01", "A-07")
     assert [t.task_id for t in first] == [t.task_id for t in again]
     assert not {t.task_id for t in first} & {t.task_id for t in other}
+    assert not {t.task_id for t in first} & {t.task_id for t in resold}
+    assert first[0].task_id == tasks.delivery_task_id("handover_submit", "LSVAU2180N2123456", DELIVERED)
 
 
 def test_overdue_only_when_open_and_due() -> None:
