@@ -19,7 +19,7 @@ def receive(partner_id: str) -> Response:
     from chalicelib.service.ingest import ingest
 
     request = webhooks.current_request
-    logger.append_keys(partner_id=partner_id, webhook_id=request.headers.get("webhook-id"))
+    logger.thread_safe_append_keys(partner_id=partner_id, webhook_id=request.headers.get("webhook-id"))
     try:
         raw = request.raw_body or b""
         result = ingest(partner_id, request.headers, raw.encode() if isinstance(raw, str) else raw)
@@ -36,5 +36,5 @@ def receive(partner_id: str) -> Response:
         response = ok(result.body(), result.status)
     finally:
         metrics.flush_metrics()
-        logger.remove_keys(["partner_id", "webhook_id"])
+        logger.thread_safe_remove_keys(["partner_id", "webhook_id"])
     return response

@@ -46,16 +46,21 @@ def _context(name: str) -> Any:
     return LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
 
 
-def one_invocation_at_a_time(app: Any) -> None:
-    """Make the app serve one invocation at a time across HTTP and worker threads, as Lambda does.
+def one_invocation_per_function(app: Any) -> None:
+    """Each handler kind (HTTP, stream, queue, schedule) serves one invocation at a time, as Lambda does.
 
-    Powertools keeps log keys and metrics per process, and Lambda never runs two invocations in
-    one process. The lock is the outermost middleware (Chalice runs the first registered one
-    outermost; `register_middleware` appends, so it is put first here).
+    On AWS each is its own function, and an instance never runs two invocations at once;
+    Powertools keeps metrics per process, so the HTTP handlers must not overlap. Different kinds
+    do run side by side, so a long sweep never stalls the API. The lock is the outermost
+    middleware (Chalice runs the first registered one outermost; `register_middleware` appends).
     """
-    lock = threading.RLock()
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
 
     def serialized(event: Any, get_response: Callable[[Any], Any]) -> Any:
+        kind = type(event).__name__  # Request, DynamoDBEvent, SQSEvent, CloudWatchEvent
+        with guard:
+            lock = locks.setdefault(kind, threading.Lock())
         with lock:
             return get_response(event)
 
@@ -253,7 +258,7 @@ class LocalStack:
         import app as app_module
 
         app = app_module.app
-        one_invocation_at_a_time(app)
+        one_invocation_per_function(app)
         project_dir = str(Path(app_module.__file__).resolve().parent)
         config = CLIFactory(project_dir).create_config_obj(chalice_stage_name="local")
         self.http = create_local_server(app, config, "127.0.0.1", self.api_port)
