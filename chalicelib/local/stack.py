@@ -245,6 +245,9 @@ class LocalStack:
         aws.reset()
         store.unbind()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
+        from chalicelib.local import moto_speedups
+
+        moto_speedups.install()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         from chalicelib.local.provision import provision
