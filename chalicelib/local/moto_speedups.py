@@ -1,11 +1,15 @@
-"""Keep base-table Queries on the embedded AWS flat as the table grows.
+"""Keep Queries on the embedded AWS from listing the whole table.
 
-moto 5.2 answers every Query by listing and sorting the whole table, then keeping the partition
-asked for: a task list or a vehicle timeline cost 15 ms at 1,000 items and 220 ms at 20,000.
-DynamoDB reads one partition. While a base-table Query runs, this hands moto's query only that
-partition (moto stores items by hash key already); everything else, GSI queries included, is
-moto's own code. Installed by the local stack only; `tests/functional/test_moto_speedups.py`
-checks results are identical with and without it.
+moto 5.2 answers every Query by listing and sorting the whole table, then keeping the items of
+the partition asked for: a task list or a vehicle timeline cost 15 ms at 1,000 items and
+220 ms at 20,000, a GSI Query (the sweep) 1 s for four at 20,000. DynamoDB reads one partition.
+While a Query runs, this hands moto's own query code only the candidate items: the partition
+for a base-table Query (moto stores items by hash key already), or the items whose index hash
+attribute matches for a GSI Query (found without the sort and the typed comparisons). moto then
+applies every condition, sort, filter, limit and page exactly as before.
+
+Installed by the local stack only; `tests/functional/test_moto_speedups.py` checks that the
+answers are identical with and without it.
 """
 
 from __future__ import annotations
@@ -13,48 +17,80 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-_partition: ContextVar[Any] = ContextVar("clm_query_partition", default=None)
-_NONE = object()
+_candidates: ContextVar[Any] = ContextVar("clm_query_candidates", default=None)
+
+
+def _index_hash_attr(table: Any, index_name: str) -> str | None:
+    for index in [*table.global_indexes, *table.indexes]:
+        if index.name == index_name:
+            for key in index.schema:
+                if key["KeyType"] == "HASH":
+                    name: str = key["AttributeName"]
+                    return name
+    return None
 
 
 def install() -> None:
     from moto.dynamodb.models.table import Table
 
-    if getattr(Table, "_clm_partition_queries", False):
+    if getattr(Table, "_clm_fast_queries", False):
         return
     original_query = Table.query
     original_all_items = Table.all_items
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name is not None or hash_key is None:
+        if hash_key is None:
             return original_query(self, hash_key, *args, **kwargs)
-        token = _partition.set(hash_key)
+        if index_name is None:
+            wanted: Any = ("partition", hash_key)
+        else:
+            attr = _index_hash_attr(self, index_name)
+            if attr is None:
+                return original_query(self, hash_key, *args, **kwargs)
+            wanted = ("index", attr, hash_key)
+        token = _candidates.set(wanted)
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
-            _partition.reset(token)
+            _candidates.reset(token)
 
     def all_items(self: Any) -> Any:
-        hash_key = _partition.get()
-        if hash_key is None:
+        wanted = _candidates.get()
+        if wanted is None:
             return original_all_items(self)
-        found = self.items.get(hash_key, _NONE)
-        if found is _NONE:
-            return []
-        if self.range_key_attr:
-            return sorted(found.values(), key=lambda item: item.range_key)
-        return [found]
+        if wanted[0] == "partition":
+            found = self.items.get(wanted[1])
+            if found is None:
+                return []
+            # Typed keys computed once per item: moto's own sort that follows then sees sorted input.
+            return (
+                sorted(found.values(), key=lambda item: item.range_key.cast_value)
+                if self.range_key_attr
+                else [found]
+            )
+        _, attr, value = wanted
+        every = (
+            (item for group in self.items.values() for item in group.values())
+            if self.range_key_attr
+            else iter(self.items.values())
+        )
+        out = []
+        for item in every:
+            have = item.attrs.get(attr)
+            if have is not None and have.type == value.type and have.value == value.value:
+                out.append(item)
+        return out  # moto sorts an index Query's matches itself
 
     Table._clm_originals = (original_query, original_all_items)  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
-    Table._clm_partition_queries = True  # type: ignore[attr-defined]
+    Table._clm_fast_queries = True  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
     from moto.dynamodb.models.table import Table
 
-    if getattr(Table, "_clm_partition_queries", False):
+    if getattr(Table, "_clm_fast_queries", False):
         Table.query, Table.all_items = Table._clm_originals  # type: ignore[attr-defined,method-assign]
-        Table._clm_partition_queries = False  # type: ignore[attr-defined]
+        Table._clm_fast_queries = False  # type: ignore[attr-defined]
