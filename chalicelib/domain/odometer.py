@@ -24,8 +24,3 @@ def implausibility(
     if distance > MAX_KM_PER_DAY * days:
         return f"{distance:g} km in {days:.2f} days exceeds {MAX_KM_PER_DAY} km a day"
     return None
-
-
-def applies(latest_at: datetime | None, read_at: datetime) -> bool:
-    """Whether a reading becomes the vehicle's current odometer (only a newer one does)."""
-    return latest_at is None or read_at > latest_at

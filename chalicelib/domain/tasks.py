@@ -97,7 +97,3 @@ CLOSED_BY_EVENT: dict[str, TaskKind] = {
     "handover.confirmed": "handover_confirm",
     "delivery.feedback_submitted": "delivery_feedback",
 }
-
-
-def is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
-    return status == "open" and due_at <= now

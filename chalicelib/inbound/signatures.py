@@ -52,7 +52,7 @@ def verify(
     """Accept when any `v1` signature in the header matches any key; raise `SignatureError` otherwise."""
     if not (msg_id and timestamp and signature_header):
         raise SignatureError("missing header")
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise SignatureError("timestamp is not unix seconds")
     sent_at = int(timestamp)
     if abs(now.timestamp() - sent_at) > TOLERANCE_SECONDS:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chalicelib import clock
+
 log = logging.getLogger("clm.local")
 
 DEMO_PARTNERS = (
@@ -114,7 +116,7 @@ class StreamPoller:
                 record.setdefault("eventSourceARN", self.arn)
                 record.setdefault("awsRegion", self.region)
                 record.setdefault("eventID", record["dynamodb"]["SequenceNumber"])
-                record["dynamodb"].setdefault("ApproximateCreationDateTime", time.time())
+                record["dynamodb"].setdefault("ApproximateCreationDateTime", clock.now().timestamp())
                 record["dynamodb"].setdefault("SizeBytes", 0)
                 created = record["dynamodb"]["ApproximateCreationDateTime"]
                 if not isinstance(created, int | float):
@@ -184,7 +186,7 @@ class Scheduler:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": "123456789012",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "time": clock.iso(clock.now()),
             "region": "cn-north-1",
             "resources": [],
             "detail": {},

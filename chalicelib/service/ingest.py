@@ -61,22 +61,19 @@ def authenticate(partner_id: str, headers: Mapping[str, str], body: bytes) -> pa
     raise problems.unauthorized("bad_signature")
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> tuple[str, Any]:
+    """The body as text and as JSON. JSON on the wire is UTF-8 without a BOM (RFC 8259 §8.1)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise problems.bad_request("The body is not valid JSON.") from exc
+        text = body.decode("utf-8")
+        return text, json.loads(text)  # a BOM is a JSONDecodeError here
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise problems.bad_request("The body is not valid JSON (UTF-8, no BOM).") from exc
 
 
 def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestResult:
     """Run every check of §3 in order, then record the event once. Raises `Problem`."""
     partner = authenticate(partner_id, headers, body)
     webhook_id = headers["webhook-id"]
-    if len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
-        raise problems.bad_request(
-            f"webhook-id must be 1-{MAX_WEBHOOK_ID} printable characters.",
-            [{"field": "webhook-id", "message": f"1-{MAX_WEBHOOK_ID} printable characters"}],
-        )
     if len(body) > MAX_BODY_BYTES:
         raise Problem(
             413,
@@ -93,7 +90,12 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
             "Send the event as application/json.",
             reason="media_type",
         )
-    payload = parse_json(body)
+    if len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
+        raise problems.bad_request(
+            f"webhook-id must be 1-{MAX_WEBHOOK_ID} printable characters.",
+            [{"field": "webhook-id", "message": f"1-{MAX_WEBHOOK_ID} printable characters"}],
+        )
+    text, payload = parse_json(body)
 
     from chalicelib.events import EventValidationError, parse_envelope_type, spec_for, validate_event
 
@@ -134,7 +136,7 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
 
     digest = hashlib.sha256(body).hexdigest()
     outcome = inbox.record(
-        inbox.InboxRef(partner.partner_id, webhook_id), spec.type, body.decode(), digest, clock.now()
+        inbox.InboxRef(partner.partner_id, webhook_id), spec.type, text, digest, clock.now()
     )
     if isinstance(outcome, inbox.Existing):
         if outcome.body_sha256 != digest:

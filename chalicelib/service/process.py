@@ -66,10 +66,12 @@ def occurred_at(data: Any, fallback: datetime) -> datetime:
     return fallback
 
 
-def timeline_owner(data: Any, partner_id: str) -> str:
+def timeline_owner(data: Any, partner_id: str, dealer_id: str | None) -> str:
     for name, prefix in SUBJECT_FIELDS:
         found = getattr(data, name, None)
         if isinstance(found, str) and found:
+            if prefix == "CUST#":
+                return records.customer_pk(dealer_id or partner_id, found)
             return prefix + found
     return f"PARTNER#{partner_id}"
 
@@ -91,7 +93,18 @@ def _own_vehicle(ctx: Context, vin: str) -> records.VehicleItem:
 
 
 def on_delivered(ctx: Context, data: Any, now: datetime) -> None:
+    """Customer, then the delivery's tasks, then the vehicle last.
+
+    An event that closes a task first checks the vehicle; written last, the vehicle proves its
+    tasks exist, even if this run crashed half-way and is being retried.
+    """
     dealer_id = ctx.dealer_id or ctx.partner_id
+    existing = records.get_vehicle(data.vin)
+    if existing is not None and existing.delivered_at > data.delivered_at:
+        logger.info(
+            "stale delivery ignored", extra={"partner_id": ctx.partner_id, "webhook_id": ctx.webhook_id}
+        )
+        return
     customer = data.customer
     records.upsert_customer(
         customer.id,
@@ -101,6 +114,13 @@ def on_delivered(ctx: Context, data: Any, now: datetime) -> None:
         customer.locale,
         customer.preferred_channel,
         customer.birthday.isoformat() if customer.birthday else None,
+        now,
+    )
+    _open_tasks(
+        dealer_id,
+        task_rules.delivery_tasks(
+            data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
+        ),
         now,
     )
     records.upsert_delivery(
@@ -120,13 +140,6 @@ def on_delivered(ctx: Context, data: Any, now: datetime) -> None:
             },
             "loan_id": data.loan_id,
         },
-    )
-    _open_tasks(
-        dealer_id,
-        task_rules.delivery_tasks(
-            data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
-        ),
-        now,
     )
 
 
@@ -260,7 +273,7 @@ def process(ref: inbox.InboxRef) -> str:
     )
     now = clock.now()
     handler = HANDLERS.get(spec.type)
-    owner = timeline_owner(data, ref.partner_id)
+    owner = timeline_owner(data, ref.partner_id, ctx.dealer_id)
     if handler is not None:
         try:
             handler(ctx, data, now)

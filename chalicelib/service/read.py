@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib import clock, store
@@ -63,12 +64,23 @@ def complete_task(dealer_id: str, task_id: str, by: str) -> dict[str, Any]:
     return (closed or tasks.get(dealer_id, task_id) or existing).to_json()
 
 
+def _masked_handover(handover: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The handover form as filed, with the customer's name masked."""
+    if not handover:
+        return handover
+    masked = json.loads(json.dumps(handover))
+    basic = masked.get("form", {}).get("basic", {})
+    if "customer_name" in basic:
+        basic["customer_name"] = mask_name(basic["customer_name"])
+    return masked
+
+
 def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
     items = records.vehicle_partition(vin)
     vehicle = next((i for i in items if isinstance(i, VehicleItem)), None)
     if vehicle is None or vehicle.dealer_id != dealer_id:
         raise problems.not_found("vehicle")
-    customer = records.get_customer(vehicle.customer_id)
+    customer = records.get_customer(vehicle.dealer_id, vehicle.customer_id)
     staff = {
         role: {"id": person.id, "name": mask_name(person.name), "phone": mask_phone(person.phone)}
         for role, person in (
@@ -98,7 +110,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
             "preferred_channel": customer.preferred_channel,
             "sms_opt_out": customer.sms_opt_out,
         },
-        "handover": vehicle.handover,
+        "handover": _masked_handover(vehicle.handover),
         "handover_confirmation": vehicle.handover_confirmation,
         "delivery_feedback": vehicle.delivery_feedback,
         "odometer": {
@@ -136,7 +148,8 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
                 "data": i.summary,
             }
             for i in items
-            if isinstance(i, TimelineItem)
+            # Only this dealer's own events (and the finance arm's about its customers).
+            if isinstance(i, TimelineItem) and i.dealer_id == dealer_id
         ],
     }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib import aws, clock
 from chalicelib.settings import get_settings
 from chalicelib.store import bind
@@ -17,6 +19,8 @@ from chalicelib.store.models import InboxItem
 
 DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contract says >= 7
 PENDING_QUEUE = "PENDING#INBOX"
+FAILED_QUEUE = "FAILED#INBOX"  # gave up re-driving: waits for `clm dlq replay` (never expires)
+MAX_REDRIVES = 10
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Existing:
 def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: datetime) -> Accepted | Existing:
     """Store an accepted webhook unless its id is already known; one DynamoDB request.
 
+    It has no TTL yet: it gets one when processed (an unprocessed event is never deleted).
+
     This is the hot path, so the item is written with the low-level client in the exact shape
     `InboxItem` reads back (the store's tests check that round trip).
     """
@@ -60,7 +66,6 @@ def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: dat
         "status": {"S": "accepted"},
         "gsi1pk": {"S": PENDING_QUEUE},
         "gsi1sk": {"S": f"{received}#{pk}"},
-        "expires_at": {"N": str(int((now + DEDUP_RETENTION).timestamp()))},
     }
     ddb = aws.client("dynamodb")
     try:
@@ -85,11 +90,15 @@ def load(ref: InboxRef) -> InboxItem | None:
 
 
 def mark_processed(item: InboxItem, now: datetime) -> None:
-    """Close the inbox item: it leaves the pending queue; its dedup record stays until TTL."""
+    """Close the inbox item: it leaves the pending queue, and its dedup record now starts to expire.
+
+    The TTL is set here, not on arrival: an event that cannot be applied yet is never deleted.
+    """
     item.update(
         actions=[
             InboxItem.status.set("processed"),
             InboxItem.processed_at.set(now),
+            InboxItem.expires_at.set(now + DEDUP_RETENTION),
             InboxItem.gsi1pk.remove(),
             InboxItem.gsi1sk.remove(),
         ]
@@ -97,12 +106,23 @@ def mark_processed(item: InboxItem, now: datetime) -> None:
 
 
 def note_failure(ref: InboxRef, error: str) -> None:
+    """Count a failed attempt; after `MAX_REDRIVES` the sweep stops re-driving it (the DLQ holds it)."""
     bind()
     pk, sk = ref.key
-    InboxItem(pk, sk).update(
-        actions=[InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
-        condition=InboxItem.pk.exists(),
-    )
+    item = InboxItem(pk, sk)
+    try:
+        item.update(
+            actions=[InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
+            condition=InboxItem.pk.exists() & (InboxItem.status == "accepted"),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return  # processed meanwhile, or gone
+        raise
+    if item.attempts >= MAX_REDRIVES:
+        InboxItem(pk, sk).update(
+            actions=[InboxItem.gsi1pk.set(FAILED_QUEUE)], condition=InboxItem.status == "accepted"
+        )
 
 
 def stale(before: datetime, limit: int = 200) -> list[InboxRef]:

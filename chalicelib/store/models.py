@@ -4,7 +4,7 @@ Layout (pk / sk):
     PARTNER#<id>              PARTNER                 partner: kind, encrypted webhook secrets
     APIKEY#<sha256>           APIKEY                  API key hash -> partner
     INBOX#<partner>#<wh-id>   INBOX                   accepted webhook: body, hash, status (dedup, TTL)
-    CUST#<id>                 CUSTOMER                customer profile and contact
+    CUST#<dealer>#<id>        CUSTOMER                customer profile and contact (ids are per dealer)
     VEH#<vin>                 VEHICLE                 vehicle: delivery, staff, plans, odometer, handover
     VEH#<vin>                 ODO#<read_at>#<source>  odometer reading
     VEH#<vin>                 SVC#<at>#<order>        service record

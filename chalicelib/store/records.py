@@ -29,6 +29,11 @@ def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
 
 
+def customer_pk(dealer_id: str, customer_id: str) -> str:
+    """Customers belong to the dealer whose systems named them: ids are unique per dealer only."""
+    return f"CUST#{dealer_id}#{customer_id}"
+
+
 def vehicle_pk(vin: str) -> str:
     return f"VEH#{vin}"
 
@@ -44,7 +49,7 @@ def upsert_customer(
     now: datetime,
 ) -> None:
     bind()
-    CustomerItem(f"CUST#{customer_id}", "CUSTOMER").update(
+    CustomerItem(customer_pk(dealer_id, customer_id), "CUSTOMER").update(
         actions=[
             CustomerItem.entity.set(CustomerItem),
             CustomerItem.customer_id.set(customer_id),
@@ -60,34 +65,59 @@ def upsert_customer(
     )
 
 
-def get_customer(customer_id: str) -> CustomerItem | None:
+def get_customer(dealer_id: str, customer_id: str) -> CustomerItem | None:
     bind()
     try:
-        return CustomerItem.get(f"CUST#{customer_id}", "CUSTOMER")
+        return CustomerItem.get(customer_pk(dealer_id, customer_id), "CUSTOMER")
     except CustomerItem.DoesNotExist:
         return None
 
 
-def upsert_delivery(vin: str, dealer_id: str, fields: dict[str, Any]) -> None:
-    """Record a delivery on the vehicle item; odometer and handover fields are left as they are."""
+def upsert_delivery(vin: str, dealer_id: str, fields: dict[str, Any]) -> bool:
+    """Record a delivery on the vehicle item, unless a later delivery is already recorded.
+
+    A newer delivery (the car resold) starts a fresh handover; replaying the same one changes
+    nothing. Odometer and service history belong to the car and stay. False when stale.
+    """
     bind()
     advisor, specialist = fields["sales_advisor"], fields["service_specialist"]
-    VehicleItem(vehicle_pk(vin), "VEHICLE").update(
-        actions=[
-            VehicleItem.entity.set(VehicleItem),
-            VehicleItem.vin.set(vin),
-            VehicleItem.dealer_id.set(dealer_id),
-            VehicleItem.model.set(fields["model"]),
-            VehicleItem.powertrain.set(fields["powertrain"]),
-            VehicleItem.packages.set(fields["packages"]),
-            VehicleItem.delivered_at.set(fields["delivered_at"]),
-            VehicleItem.customer_id.set(fields["customer_id"]),
-            VehicleItem.sales_advisor.set(Person(**advisor)),
-            VehicleItem.service_specialist.set(Person(**specialist)),
-            VehicleItem.plan.set(fields["plan"]),
-            _set_or_remove(VehicleItem.loan_id, fields.get("loan_id")),
-        ]
-    )
+    delivered_at = fields["delivered_at"]
+    common = [
+        VehicleItem.entity.set(VehicleItem),
+        VehicleItem.vin.set(vin),
+        VehicleItem.dealer_id.set(dealer_id),
+        VehicleItem.model.set(fields["model"]),
+        VehicleItem.powertrain.set(fields["powertrain"]),
+        VehicleItem.packages.set(fields["packages"]),
+        VehicleItem.delivered_at.set(delivered_at),
+        VehicleItem.customer_id.set(fields["customer_id"]),
+        VehicleItem.sales_advisor.set(Person(**advisor)),
+        VehicleItem.service_specialist.set(Person(**specialist)),
+        VehicleItem.plan.set(fields["plan"]),
+        _set_or_remove(VehicleItem.loan_id, fields.get("loan_id")),
+    ]
+    item = VehicleItem(vehicle_pk(vin), "VEHICLE")
+    try:
+        item.update(
+            actions=common,
+            condition=VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at),
+        )
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    fresh_start = [
+        VehicleItem.handover.remove(),
+        VehicleItem.handover_confirmation.remove(),
+        VehicleItem.delivery_feedback.remove(),
+    ]
+    try:
+        item.update(actions=common + fresh_start, condition=VehicleItem.delivered_at < delivered_at)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def get_vehicle(vin: str) -> VehicleItem | None:

@@ -126,26 +126,27 @@ def get(dealer_id: str, task_id: str) -> Task | None:
 
 
 def close(dealer_id: str, task_id: str, now: datetime, by: str) -> Task | None:
-    """Mark a task done (from open or overdue). None when it does not exist or was already done."""
+    """Mark a task done (from open or overdue). None when it does not exist or was already done.
+
+    An open task leaves the due queue. An overdue one keeps its place in the breach queue: if its
+    breach is not announced yet, the sweep still announces it (the deadline was missed).
+    """
     bind()
     pk, sk = _key(dealer_id, task_id)
-    try:
-        updated = TaskItem(pk, sk).update(
-            actions=[
-                TaskItem.status.set("done"),
-                TaskItem.closed_at.set(now),
-                TaskItem.closed_by.set(by),
-                TaskItem.gsi1pk.remove(),
-                TaskItem.gsi1sk.remove(),
-            ],
-            condition=TaskItem.pk.exists() & (TaskItem.status != "done"),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return None
-        raise
-    del updated
-    return get(dealer_id, task_id)
+    done: list[Any] = [TaskItem.status.set("done"), TaskItem.closed_at.set(now), TaskItem.closed_by.set(by)]
+    attempts: list[tuple[list[Any], Condition]] = [
+        ([*done, TaskItem.gsi1pk.remove(), TaskItem.gsi1sk.remove()], TaskItem.status == "open"),
+        (done, TaskItem.status == "overdue"),
+    ]
+    for actions, condition in attempts:
+        try:
+            TaskItem(pk, sk).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            continue
+        return get(dealer_id, task_id)
+    return None
 
 
 def claim_overdue(dealer_id: str, task_id: str, now: datetime) -> bool:
@@ -219,7 +220,12 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError) as exc:
         raise BadCursor("the cursor is not one this API issued") from exc
-    if not isinstance(key, dict):
+    if not (
+        isinstance(key, dict)
+        and set(key) == {"pk", "sk"}
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+        and key["sk"]["S"].startswith("TASK#")
+    ):
         raise BadCursor("the cursor is not one this API issued")
     return key
 
@@ -230,7 +236,7 @@ def page(
     """One page of a dealer's tasks, filtered; keeps reading until the page is full or the list ends."""
     bind()
     start = decode_cursor(cursor)
-    if start is not None and start.get("pk", {}).get("S") != f"DEALER#{dealer_id}":
+    if start is not None and start["pk"]["S"] != f"DEALER#{dealer_id}":
         raise BadCursor("the cursor belongs to another list")
     condition: Condition | None = None
     if status:

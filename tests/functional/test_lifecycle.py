@@ -227,7 +227,10 @@ def test_every_event_type_is_accepted_and_kept(harness: Harness) -> None:
         if event_type == "vehicle.delivered":
             continue
         partner = sender[sorted(EVENT_SPECS[event_type].kinds)[0]]
-        response = harness.post(partner, example(event_type))
+        event = example(event_type)
+        if "dealer_id" in event["data"]:
+            event["data"]["dealer_id"] = "dealer-a"  # the finance arm names the selling dealer
+        response = harness.post(partner, event)
         assert response.status_code == 202, (event_type, response.body)
     harness.drain()
     from chalicelib.store import inbox

@@ -29,7 +29,11 @@ def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
         '{"a": 1}',
     )
     assert item.received_at == clock.now()
-    assert item.expires_at is not None and item.expires_at >= clock.now() + timedelta(days=7)
+    assert item.expires_at is None  # an event not yet applied never expires
+    inbox.mark_processed(item, clock.now())
+    processed = inbox.load(ref)
+    assert processed is not None and processed.status == "processed"
+    assert processed.expires_at is not None and processed.expires_at >= clock.now() + timedelta(days=7)
 
 
 def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
