@@ -117,6 +117,8 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
     except LookupError:
         print(f"clm: no partner {args.partner_id}", file=sys.stderr)
         return 1
+    if os.environ.get("CLM_AWS_ENDPOINT"):
+        _remember_local_secret(args.partner_id, secret)
     _emit(
         {
             "partner_id": args.partner_id,
@@ -125,6 +127,17 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+def _remember_local_secret(partner_id: str, secret: str) -> None:
+    """Keep the local credentials file current, so `clm send` and the next `make run` use the new secret."""
+    from chalicelib.local.stack import CREDENTIALS_FILE, load_credentials
+
+    path = Path(os.environ.get("CLM_CREDENTIALS", CREDENTIALS_FILE))
+    known = load_credentials(path)
+    if partner_id in known:
+        known[partner_id]["webhook_secret"] = secret
+        path.write_text(json.dumps(known, indent=2) + "\n")
 
 
 def _secret_for(partner_id: str, given: str | None) -> str | None:
@@ -195,20 +208,19 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     sqs = aws.client("sqs")
     urls = get_settings().queue_urls
     moved: list[Any] = []
-    seen: set[str] = set()
+    held: list[dict[str, Any]] = []  # listed messages, hidden while paging so each is seen once
     while True:
         out = sqs.receive_message(
             QueueUrl=urls["dlq"],
             MaxNumberOfMessages=10,
             WaitTimeSeconds=0,
-            VisibilityTimeout=0 if args.action == "list" else 30,
+            VisibilityTimeout=60,
             AttributeNames=["All"],
         )
-        messages = [m for m in out.get("Messages", []) if m["MessageId"] not in seen]
+        messages = out.get("Messages", [])
         if not messages:
             break
         for message in messages:
-            seen.add(message["MessageId"])
             try:
                 body: Any = json.loads(message["Body"])
             except ValueError:
@@ -223,6 +235,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             if args.action == "replay":
                 sqs.send_message(QueueUrl=urls["work"], MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=urls["dlq"], ReceiptHandle=message["ReceiptHandle"])
+            else:
+                held.append(
+                    {"Id": str(len(held)), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                )
+    for start in range(0, len(held), 10):
+        sqs.change_message_visibility_batch(QueueUrl=urls["dlq"], Entries=held[start : start + 10])
     _emit({"action": args.action, "count": len(moved), "messages": moved})
     return 0
 

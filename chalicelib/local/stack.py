@@ -30,14 +30,20 @@ DEMO_PARTNERS = (
 CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
 
 
+def local_region() -> str:
+    """The region the local stack lives in; the CLI resolves it the same way (settings)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "cn-north-1"
+
+
 def local_environment(aws_port: int) -> dict[str, str]:
     """What every process talking to the local stack needs (the CLI sets the same)."""
+    region = local_region()
     return {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
-        "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
         "CLM_STAGE": "local",
     }
 
