@@ -142,13 +142,16 @@ def set_vehicle_fields(vin: str, **values: Any) -> bool:
 
 
 def advance_odometer(vin: str, km: int, read_at: datetime) -> bool:
-    """Move the vehicle's odometer forward to a newer reading; never back. True when it moved."""
+    """Move the vehicle's odometer forward to a newer, not lower reading; never back. True when it moved."""
     bind()
     never_read = VehicleItem.odometer_read_at.does_not_exist()
     try:
         VehicleItem(vehicle_pk(vin), "VEHICLE").update(
             actions=[VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)],
-            condition=VehicleItem.pk.exists() & (never_read | (VehicleItem.odometer_read_at < read_at)),
+            # Newer in time and not lower in km: two readings checked before either was applied
+            # (and processed in either order) can never move the odometer back.
+            condition=VehicleItem.pk.exists()
+            & (never_read | ((VehicleItem.odometer_read_at < read_at) & (VehicleItem.odometer_km <= km))),
         )
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":

@@ -133,3 +133,20 @@ def test_dlq_list_shows_every_message_and_leaves_them_there(harness: Harness, ca
     assert json.loads(capsys.readouterr().out)["count"] == 25
     assert main(["dlq", "list"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 25
+
+
+def test_two_readings_accepted_together_never_lower_the_odometer(harness: Harness) -> None:
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    first = example("odometer.reported")
+    second = json.loads(json.dumps(first))
+    at = datetime.fromisoformat(first["data"]["read_at"])
+    second["data"].update(
+        odometer_km=first["data"]["odometer_km"] - 50, read_at=(at + timedelta(hours=1)).isoformat()
+    )
+    assert harness.post("dealer-a", first).status_code == 202  # both checked before either applies
+    assert harness.post("dealer-a", second).status_code == 202
+    harness.drain()
+    view = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))
+    assert view["odometer"]["km"] == first["data"]["odometer_km"]
+    assert sorted(r["applied"] for r in view["odometer"]["readings"]) == [False, True]
