@@ -139,13 +139,14 @@ def close(dealer_id: str, task_id: str, now: datetime, by: str) -> Task | None:
         (done, TaskItem.status == "overdue"),
     ]
     for actions, condition in attempts:
+        item = TaskItem(pk, sk)
         try:
-            TaskItem(pk, sk).update(actions=actions, condition=condition)
+            item.update(actions=actions, condition=condition)  # returns ALL_NEW into `item`
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             continue
-        return get(dealer_id, task_id)
+        return _to_task(item)
     return None
 
 
