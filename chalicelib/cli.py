@@ -200,6 +200,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_event_show(args: argparse.Namespace) -> int:
+    """The outcome of an accepted event, as its sender sees it, plus the true reason (ops only)."""
+    _use_stack()
+    from chalicelib.store import inbox
+
+    item = inbox.load(inbox.InboxRef(args.partner_id, args.webhook_id))
+    if item is None:
+        print(f"clm: no event {args.webhook_id} from {args.partner_id}", file=sys.stderr)
+        return 1
+    _emit({**inbox.outcome(item), "ops_reason": item.ops_reason, "last_error": item.last_error})
+    return 0
+
+
+def _requeue_event(body: str) -> None:
+    """A replayed event is `pending` again (not `dead_lettered`) while it waits for its retry."""
+    from chalicelib.store import inbox
+
+    try:
+        ref = json.loads(body)
+    except ValueError:
+        return
+    if isinstance(ref, dict) and ref.get("kind") == "inbox":
+        inbox.requeue(inbox.InboxRef(str(ref.get("partner_id")), str(ref.get("webhook_id"))))
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     _use_stack()
     from chalicelib import aws
@@ -233,6 +258,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 }
             )
             if args.action == "replay":
+                _requeue_event(message["Body"])
                 sqs.send_message(QueueUrl=urls["work"], MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=urls["dlq"], ReceiptHandle=message["ReceiptHandle"])
             else:
@@ -271,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run every time-driven job as of an instant")
     sweep.add_argument("--at", type=_instant, help="ISO 8601 time with offset (default: now)")
     sweep.set_defaults(func=cmd_sweep)
+
+    event = sub.add_parser("event", help="accepted events").add_subparsers(dest="action", required=True)
+    show = event.add_parser("show", help="what became of an accepted event (outcome, reason, attempts)")
+    show.add_argument("partner_id")
+    show.add_argument("webhook_id")
+    show.set_defaults(func=cmd_event_show)
 
     dlq = sub.add_parser("dlq", help="inspect or replay failed work")
     dlq.add_argument("action", choices=("list", "replay"))

@@ -6,3 +6,26 @@ from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="clm")
 metrics = Metrics(namespace="CLM", service="clm")
+
+LOGGED_ID_CHARS = 64
+
+
+def cut(value: str | None) -> str | None:
+    """An identifier as logs may carry it: unauthenticated input is never logged whole."""
+    return value if value is None or len(value) <= LOGGED_ID_CHARS else value[:LOGGED_ID_CHARS] + "…"
+
+
+def count(name: str, **dimensions: str) -> None:
+    """Emit one Count metric now, with its own dimensions.
+
+    Workers use this instead of the shared `metrics` object: on the local stack the API and the
+    workers run in threads of one process, and Powertools keeps that object's metric set and
+    dimensions per process.
+    """
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace="CLM", default_dimensions={"service": "clm"}
+    ) as metric:
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)

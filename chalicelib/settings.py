@@ -14,6 +14,7 @@ from functools import lru_cache
 MOTO_ACCOUNT = "123456789012"
 TOPIC_KEYS = ("red_alerts", "staff_tasks", "ops")
 QUEUE_KEYS = ("work", "dlq")
+WORK_MAX_RECEIVES = 5  # the work queue's maxReceiveCount in infra/resources.json (a test keeps them equal)
 
 
 def resource_names(stage: str) -> dict[str, str]:

@@ -51,14 +51,20 @@ def reset_process_state() -> None:
     deliver.reset()
 
 
-@pytest.fixture
-def clock_at() -> Iterator[Any]:
-    """Pin the clock (default NOW); the fixture returns a setter for moving it."""
+def pin_both(instant: datetime | None) -> None:
+    """Move business and housekeeping time together (as the real world does)."""
     from chalicelib import clock
 
-    clock.pin(NOW)
-    yield clock.pin
-    clock.pin(None)
+    clock.pin(instant)
+    clock.pin_system(instant)
+
+
+@pytest.fixture
+def clock_at() -> Iterator[Any]:
+    """Pin both clocks (default NOW); the fixture returns a setter for moving them."""
+    pin_both(NOW)
+    yield pin_both
+    pin_both(None)
 
 
 @pytest.fixture

@@ -21,3 +21,8 @@ def signed_headers(
 
 def dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def content_types(response: Any) -> list[str]:
+    """Every Content-Type header of a `chalice.test.Client` response, whatever its spelling."""
+    return [value for name, value in response.headers.items() if name.lower() == "content-type"]

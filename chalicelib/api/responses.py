@@ -8,10 +8,14 @@ from chalice import Response
 
 from chalicelib.inbound.problems import CONTENT_TYPE, Problem
 
+# Spelled exactly so: Chalice adds its own `Content-Type` unless the response has one under this
+# very name, and a lower-case one would make two headers on the wire.
+CONTENT_TYPE_HEADER = "Content-Type"
+
 
 def problem(p: Problem) -> Response:
-    return Response(p.body(), status_code=p.status, headers={"content-type": CONTENT_TYPE})
+    return Response(p.body(), status_code=p.status, headers={CONTENT_TYPE_HEADER: CONTENT_TYPE})
 
 
 def ok(body: Any, status: int = 200) -> Response:
-    return Response(body, status_code=status, headers={"content-type": "application/json"})
+    return Response(body, status_code=status, headers={CONTENT_TYPE_HEADER: "application/json"})

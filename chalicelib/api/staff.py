@@ -37,7 +37,7 @@ def list_tasks(dealer_id: str) -> Response:
 def complete_task(dealer_id: str, task_id: str) -> Response:
     from chalicelib.service import read
 
-    return _answer(dealer_id, lambda partner: read.complete_task(dealer_id, task_id, partner.partner_id))
+    return _answer(dealer_id, lambda partner: read.complete_task(dealer_id, task_id, partner))
 
 
 @staff_api.route("/dealers/{dealer_id}/vehicles/{vin}", methods=["GET"])
@@ -45,6 +45,16 @@ def vehicle(dealer_id: str, vin: str) -> Response:
     from chalicelib.service import read
 
     return _answer(dealer_id, lambda _: read.vehicle_timeline(dealer_id, vin))
+
+
+@staff_api.route("/partners/{partner_id}/events/{webhook_id}", methods=["GET"])
+def event_outcome(partner_id: str, webhook_id: str) -> Response:
+    """What became of an accepted event, for its sender only."""
+    from urllib.parse import unquote
+
+    from chalicelib.service import read
+
+    return _answer(None, lambda partner: read.event_outcome(partner, partner_id, unquote(webhook_id)))
 
 
 @staff_api.route("/health", methods=["GET"])

@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.responses import ok, problem
 from chalicelib.inbound.problems import Problem
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import cut, logger, metrics
 
 webhooks = Blueprint(__name__)
 
@@ -19,7 +19,10 @@ def receive(partner_id: str) -> Response:
     from chalicelib.service.ingest import ingest
 
     request = webhooks.current_request
-    logger.thread_safe_append_keys(partner_id=partner_id, webhook_id=request.headers.get("webhook-id"))
+    # Not authenticated yet: identifiers are logged cut short (a 60 KB header stays out of the logs).
+    logger.thread_safe_append_keys(
+        partner_id=cut(partner_id), webhook_id=cut(request.headers.get("webhook-id"))
+    )
     try:
         raw = request.raw_body or b""
         result = ingest(partner_id, request.headers, raw.encode() if isinstance(raw, str) else raw)

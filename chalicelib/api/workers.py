@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib.observability import logger
-from chalicelib.settings import get_settings, resource_names
+from chalicelib.settings import WORK_MAX_RECEIVES, get_settings, resource_names
 
 workers = Blueprint(__name__)
 _settings = get_settings()
@@ -47,10 +47,12 @@ def on_work(event: Any) -> None:
 
     for record in event:
         ref = json.loads(record.body)
+        receives = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             work.handle(ref, workers.lambda_context)
         except Exception as exc:
-            work.note_failure(ref, exc)
+            # The queue moves a message to the DLQ after its last receive: the event's sender sees it.
+            work.note_failure(ref, exc, last_attempt=receives >= WORK_MAX_RECEIVES)
             raise
 
 

@@ -22,10 +22,25 @@ TaskKind = Literal[
     "collections",
     "dealer_feedback_reply",
     "improvement_plan",
+    "insurance_renewal",
 ]
-Role = Literal["sales", "after_sales", "qc", "collections", "ops", "dealer_admin"]
-Status = Literal["open", "overdue", "done"]
-STATUSES: tuple[Status, ...] = ("open", "overdue", "done")
+Status = Literal["open", "overdue", "done", "cancelled"]
+STATUSES: tuple[Status, ...] = ("open", "overdue", "done", "cancelled")
+Role = Literal["sales", "after_sales", "qc", "collections", "ops", "hq"]
+DEALER_ROLES: frozenset[str] = frozenset({"sales", "after_sales", "qc"})
+"""The roles of a dealer's own staff: a dealer's key completes their tasks, and only theirs."""
+HQ_ROLES: frozenset[str] = frozenset({"hq", "collections", "ops"})
+"""HQ's roles: the `hq` key completes their tasks (listed under the dealer they concern)."""
+
+
+def may_complete(partner_kind: str, assignee_role: str) -> bool:
+    """Whether a partner of `partner_kind` may complete a task of `assignee_role` (DESIGN.md §8)."""
+    if partner_kind == "dealer":
+        return assignee_role in DEALER_ROLES
+    if partner_kind == "hq":
+        return assignee_role in HQ_ROLES
+    return False
+
 
 HANDOVER_WINDOW = timedelta(hours=24)  # "1+1" handover form, 002 §2
 FIRST_USE_FEEDBACK_WINDOW = timedelta(days=3)  # specialist's first-use feedback, 002 §3

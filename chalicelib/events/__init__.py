@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from pydantic import ValidationError
 
-from chalicelib.events import care, dealer, finance, vehicle
+from chalicelib.events import care, dealer, finance, sales, vehicle
 from chalicelib.events.common import Envelope, EventData
 
 DEALER = frozenset({"dealer"})
@@ -20,14 +20,26 @@ HQ = frozenset({"hq"})
 
 DataModel: TypeAlias = type[EventData]
 
+Subject = Literal["delivery", "vehicle", "record"]
+"""What an event is about, which decides whose data it may touch (DESIGN.md §3 "Whose data").
+
+- ``delivery``: `vehicle.delivered`; it makes its sender the vehicle's dealer, or is a transfer
+  or a conflict (§4).
+- ``vehicle``: keyed by `data.vin`; applies only to the sender's own vehicle, and waits
+  (`awaiting_delivery`) while the VIN is not the sender's.
+- ``record``: the sender's own customer, complaint, lead, loan or dealer record; never waits.
+  A `vin` it carries is linked only when it is the sender's own vehicle.
+"""
+
 
 @dataclass(frozen=True)
 class EventSpec:
-    """One event type: the model of its `data`, and the partner kinds allowed to send it."""
+    """One event type: the model of its `data`, who may send it, and what it is about."""
 
     type: str
     model: DataModel
     kinds: frozenset[str]
+    subject: Subject
 
 
 @dataclass(frozen=True)
@@ -56,25 +68,28 @@ class ParsedEvent:
 
 
 _SPECS = (
-    EventSpec("vehicle.delivered", vehicle.VehicleDelivered, DEALER),
-    EventSpec("handover.submitted", vehicle.HandoverSubmitted, DEALER),
-    EventSpec("handover.confirmed", vehicle.HandoverConfirmed, DEALER),
-    EventSpec("delivery.feedback_submitted", vehicle.DeliveryFeedbackSubmitted, DEALER),
-    EventSpec("odometer.reported", vehicle.OdometerReported, DEALER),
-    EventSpec("service.completed", vehicle.ServiceCompleted, DEALER),
-    EventSpec("complaint.opened", care.ComplaintOpened, DEALER),
-    EventSpec("complaint.acknowledged", care.ComplaintAcknowledged, DEALER),
-    EventSpec("complaint.solution_proposed", care.ComplaintSolutionProposed, DEALER),
-    EventSpec("complaint.resolved", care.ComplaintResolved, DEALER),
-    EventSpec("lead.captured", care.LeadCaptured, DEALER),
-    EventSpec("lead.followed_up", care.LeadFollowedUp, DEALER),
-    EventSpec("survey.completed", vehicle.SurveyCompleted, DEALER),
-    EventSpec("dealer.audit_completed", dealer.DealerAuditCompleted, DEALER),
-    EventSpec("dealer.feedback_opened", dealer.DealerFeedbackOpened, DEALER),
-    EventSpec("customer.preferences_updated", care.CustomerPreferencesUpdated, DEALER),
-    EventSpec("loan.booked", finance.LoanBooked, FINANCE),
-    EventSpec("loan.settled", finance.LoanSettled, FINANCE),
-    EventSpec("dealer.feedback_replied", dealer.DealerFeedbackReplied, HQ),
+    EventSpec("vehicle.delivered", vehicle.VehicleDelivered, DEALER, "delivery"),
+    EventSpec("handover.submitted", vehicle.HandoverSubmitted, DEALER, "vehicle"),
+    EventSpec("handover.confirmed", vehicle.HandoverConfirmed, DEALER, "vehicle"),
+    EventSpec("delivery.feedback_submitted", vehicle.DeliveryFeedbackSubmitted, DEALER, "vehicle"),
+    EventSpec("odometer.reported", vehicle.OdometerReported, DEALER, "vehicle"),
+    EventSpec("service.completed", vehicle.ServiceCompleted, DEALER, "vehicle"),
+    EventSpec("survey.completed", vehicle.SurveyCompleted, DEALER, "vehicle"),
+    EventSpec("insurance.policy_updated", vehicle.InsurancePolicyUpdated, DEALER | FINANCE, "vehicle"),
+    EventSpec("complaint.opened", care.ComplaintOpened, DEALER, "record"),
+    EventSpec("complaint.acknowledged", care.ComplaintAcknowledged, DEALER, "record"),
+    EventSpec("complaint.solution_proposed", care.ComplaintSolutionProposed, DEALER, "record"),
+    EventSpec("complaint.resolved", care.ComplaintResolved, DEALER, "record"),
+    EventSpec("lead.captured", care.LeadCaptured, DEALER, "record"),
+    EventSpec("lead.followed_up", care.LeadFollowedUp, DEALER, "record"),
+    EventSpec("customer.preferences_updated", care.CustomerPreferencesUpdated, DEALER, "record"),
+    EventSpec("sales.test_drive_completed", sales.TestDriveCompleted, DEALER, "record"),
+    EventSpec("sales.negotiation_recorded", sales.NegotiationRecorded, DEALER, "record"),
+    EventSpec("dealer.audit_completed", dealer.DealerAuditCompleted, DEALER, "record"),
+    EventSpec("dealer.feedback_opened", dealer.DealerFeedbackOpened, DEALER, "record"),
+    EventSpec("loan.booked", finance.LoanBooked, FINANCE, "record"),
+    EventSpec("loan.settled", finance.LoanSettled, FINANCE, "record"),
+    EventSpec("dealer.feedback_replied", dealer.DealerFeedbackReplied, HQ, "record"),
 )
 EVENT_SPECS: dict[str, EventSpec] = {spec.type: spec for spec in _SPECS}
 ALL_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SPECS)
@@ -113,8 +128,12 @@ def _one_per_field(errors: list[FieldError]) -> list[FieldError]:
     return [FieldError(field, "; ".join(messages)) for field, messages in merged.items()]
 
 
-def validate_event(spec: EventSpec, payload: dict[str, Any]) -> ParsedEvent:
-    """Validate the envelope and its data against `spec`, reporting every invalid field at once."""
+def validate_event(spec: EventSpec, payload: dict[str, Any], *, now: datetime | None = None) -> ParsedEvent:
+    """Validate the envelope and its data against `spec`, reporting every invalid field at once.
+
+    With `now` (at accept time), event times more than 5 minutes ahead of it are invalid too.
+    """
+    context = {"now": now} if now is not None else None
     if not isinstance(payload, dict):
         raise EventValidationError([FieldError("type", "an event is an object: type, timestamp, data")])
     errors: list[FieldError] = []
@@ -122,14 +141,14 @@ def validate_event(spec: EventSpec, payload: dict[str, Any]) -> ParsedEvent:
         errors.append(FieldError("type", f"expected {spec.type}"))
     timestamp: datetime | None = None
     try:
-        timestamp = Envelope.model_validate(payload).timestamp
+        timestamp = Envelope.model_validate(payload, context=context).timestamp
     except ValidationError as exc:
         errors += [e for e in _field_errors(exc, ()) if e.field != "type"]
     data: EventData | None = None
     raw_data = payload.get("data")
     if isinstance(raw_data, dict):
         try:
-            data = spec.model.model_validate(raw_data)
+            data = spec.model.model_validate(raw_data, context=context)
         except ValidationError as exc:
             errors += _field_errors(exc, ("data",))
     if errors or timestamp is None or data is None:

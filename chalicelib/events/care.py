@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from chalicelib.events.common import (
     Channel,
+    Day,
     EventData,
     Flag,
     Id,
@@ -83,13 +84,19 @@ class CustomerPreferencesUpdated(EventData):
 
     customer_id: Id
     sms_opt_out: Flag | None = None
+    care_opt_out: Flag | None = None
+    """Greetings only (birthdays): reminders still come unless `sms_opt_out`."""
     locale: Locale | None = None
     preferred_channel: Channel | None = None
+    birthday: Day | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> CustomerPreferencesUpdated:
-        if self.sms_opt_out is None and self.locale is None and self.preferred_channel is None:
+        if all(getattr(self, name) is None for name in PREFERENCE_FIELDS):
             raise PydanticCustomError(
-                "nothing_to_update", "give at least one of sms_opt_out, locale, preferred_channel"
+                "nothing_to_update", f"give at least one of {', '.join(PREFERENCE_FIELDS)}"
             )
         return self
+
+
+PREFERENCE_FIELDS = ("sms_opt_out", "care_opt_out", "locale", "preferred_channel", "birthday")

@@ -9,11 +9,19 @@ the input: it may be personal data (names, phone numbers).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
 VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
@@ -25,6 +33,9 @@ RFC3339_PATTERN = re.compile(
 )
 DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 VIN_RULE = "a VIN is 17 characters of A-H, J-N, P, R-Z, 0-9 (no I, O, Q)"
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 def check_vin(value: str) -> str:
@@ -89,10 +100,34 @@ def iso_day_only(value: Any) -> Any:
     raise PydanticCustomError("iso_date", "a date is YYYY-MM-DD, e.g. 2027-01-20")
 
 
+def instant_in_bounds(value: datetime, info: ValidationInfo) -> datetime:
+    """An event time on or after 2000, and no more than 5 minutes ahead of the receiver's clock.
+
+    The future bound applies when validation is given ``context={"now": ...}`` (at accept time):
+    an event that was accepted is never refused later because time has moved on. Both bounds
+    keep every later date computation (deadlines, reminders) inside `datetime`'s range.
+    """
+    if value < EARLIEST_TIME:
+        raise PydanticCustomError("time_too_early", "a time is on or after 2000-01-01T00:00:00Z")
+    now = (info.context or {}).get("now")
+    if now is not None and value > now + FUTURE_TOLERANCE:
+        raise PydanticCustomError(
+            "time_in_future", "a time is at most 5 minutes ahead of the receiver's clock"
+        )
+    return value
+
+
+def day_in_bounds(value: date) -> date:
+    """Calendar dates far enough from `date`'s limits that adding days or months never overflows."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise PydanticCustomError("date_range", "a date lies between 1900-01-01 and 2999-12-31")
+    return value
+
+
 Vin = Annotated[str, AfterValidator(check_vin)]
 Phone = Annotated[str, Field(max_length=64), AfterValidator(normalise_phone)]
-Instant = Annotated[AwareDatetime, BeforeValidator(rfc3339_only)]
-Day = Annotated[date, BeforeValidator(iso_day_only)]
+Instant = Annotated[AwareDatetime, BeforeValidator(rfc3339_only), AfterValidator(instant_in_bounds)]
+Day = Annotated[date, BeforeValidator(iso_day_only), AfterValidator(day_in_bounds)]
 
 Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_id)]
 """An identifier in a partner's system."""

@@ -151,6 +151,15 @@ class ServiceCompleted(EventData):
     items: list[Label] = Field(max_length=200)
 
 
+class InsurancePolicyUpdated(EventData):
+    """The vehicle's current insurance policy (renewal reminders 30 and 7 days before it expires)."""
+
+    vin: Vin
+    insurer: Label
+    policy_no: Id
+    expires_on: Day
+
+
 class SurveyCompleted(EventData):
     """The customer's joint sales/after-sales satisfaction score (KPI target: at least 90)."""
 

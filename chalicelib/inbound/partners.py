@@ -1,8 +1,10 @@
 """Partners as the request path sees them: decrypted keys, cached per warm Lambda.
 
-A webhook must cost at most one conditional write, so partner look-ups are cached. A signature
-that fails against a cached partner is retried once against a fresh read (rate-limited), so a
-rotated secret works at once.
+A webhook must cost at most one conditional write, so partner look-ups are cached. Only partners
+that exist are cached: an id or API key that was tried before its partner existed works on the
+very next request after `clm partner add`. A signature that fails against a cached partner is
+checked once against a fresh read, so a rotated secret works at once; the secrets are decrypted
+again only when they changed (a stream of bad signatures costs reads, never KMS calls).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import secrets as pysecrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chalicelib import clock
 from chalicelib.inbound import signatures, vault
@@ -23,7 +25,6 @@ KINDS = ("dealer", "finance", "hq")
 ROTATION_GRACE = timedelta(hours=24)
 CACHE_SECONDS = 60.0
 PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-REFRESH_MIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Partner:
     kind: str
     name: str | None
     keys: tuple[bytes, ...]
+    sealed: tuple[str, ...] = ()  # the stored (encrypted) secrets the keys came from
 
 
 @dataclass(frozen=True)
@@ -43,38 +45,42 @@ class Credentials:
 
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, Partner | None]] = {}
-_key_cache: dict[str, tuple[float, Partner | None]] = {}
+_cache: dict[str, tuple[float, Partner]] = {}
+_key_cache: dict[str, tuple[float, Partner]] = {}
 
 
-def _active_keys(stored: store.StoredPartner, now: datetime) -> tuple[bytes, ...]:
-    return tuple(
-        signatures.secret_key(vault.unseal(stored.partner_id, s.sealed))
-        for s in stored.secrets
-        if s.retires_at is None or s.retires_at > now
-    )
-
-
-def _load(partner_id: str) -> Partner | None:
+def _load(partner_id: str, known: Partner | None) -> Partner | None:
+    """Read the partner; decrypt its secrets unless they are the ones `known` already holds."""
     stored = store.get_partner(partner_id)
     if stored is None:
         return None
-    return Partner(stored.partner_id, stored.kind, stored.name, _active_keys(stored, clock.now()))
+    now = clock.now()
+    active = tuple(s.sealed for s in stored.secrets if s.retires_at is None or s.retires_at > now)
+    if known is not None and known.sealed == active:
+        keys = known.keys
+    else:
+        keys = tuple(signatures.secret_key(vault.unseal(stored.partner_id, sealed)) for sealed in active)
+    return Partner(stored.partner_id, stored.kind, stored.name, keys, active)
+
+
+def _remember(cache: dict[str, tuple[float, Partner]], key: str, partner: Partner) -> None:
+    with _lock:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (time.monotonic(), partner)
 
 
 def get(partner_id: str, *, refresh: bool = False) -> Partner | None:
-    """The partner, from cache when fresh; `refresh` forces a read unless one just happened."""
-    mono = time.monotonic()
+    """The partner, from cache when fresh; `refresh` reads it again. Unknown ids are never cached."""
     cached = _cache.get(partner_id)
-    if cached is not None:
-        age = mono - cached[0]
-        if age < CACHE_SECONDS and not (refresh and age >= REFRESH_MIN_SECONDS):
-            return cached[1]
-    partner = _load(partner_id)
-    with _lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[partner_id] = (mono, partner)
+    if cached is not None and not refresh and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    partner = _load(partner_id, cached[1] if cached is not None else None)
+    if partner is None:
+        with _lock:
+            _cache.pop(partner_id, None)
+        return None
+    _remember(_cache, partner_id, partner)
     return partner
 
 
@@ -90,17 +96,15 @@ def hash_api_key(api_key: str) -> str:
 
 
 def for_api_key(api_key: str) -> Partner | None:
+    """The partner an API key belongs to; unknown keys are never cached (a new key works at once)."""
     digest = hash_api_key(api_key)
-    mono = time.monotonic()
     cached = _key_cache.get(digest)
-    if cached is not None and mono - cached[0] < CACHE_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
     partner_id = store.partner_id_for_api_key(digest)
     partner = get(partner_id) if partner_id else None
-    with _lock:
-        if len(_key_cache) > 10_000:
-            _key_cache.clear()
-        _key_cache[digest] = (mono, partner)
+    if partner is not None:
+        _remember(_key_cache, digest, partner)
     return partner
 
 

@@ -62,6 +62,8 @@ class Provisioner:
             "AWS::CloudWatch::Alarm": self.alarm,
         }
         for logical, resource in self.template["Resources"].items():
+            if "Type" not in resource:
+                continue  # properties merged into a resource of Chalice's (the API): the local gateway's own
             maker = makers.get(resource["Type"])
             if maker is None:
                 raise ValueError(f"the local stack cannot create {resource['Type']} ({logical})")

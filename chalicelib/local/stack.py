@@ -231,6 +231,31 @@ def create_demo_partners(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
+    """Chalice's local HTTP server, answering as the deployed API Gateway does (infra/ sets the same).
+
+    An unknown route gets a 404 problem: Chalice's local gateway answers it, like API Gateway's
+    default, with a 403 that repeats the caller's Authorization header. The listen backlog
+    takes bursts of concurrent senders (socketserver's default of 5 resets connections).
+    """
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, ThreadedHTTPServer
+
+    from chalicelib.inbound.problems import CONTENT_TYPE, not_found
+
+    class Handler(ChaliceRequestHandler):
+        def _send_error_response(self, error: Any) -> None:
+            if isinstance(error, ForbiddenError):  # no route matched: this app defines no authorizers
+                body = json.dumps(not_found("route").body()).encode()
+                self._send_http_response(404, {"Content-Type": CONTENT_TYPE}, body)
+                return
+            super()._send_error_response(error)
+
+    class Server(ThreadedHTTPServer):
+        request_queue_size = 128
+
+    return LocalDevServer(app, config, host, port, handler_cls=Handler, server_cls=Server)
+
+
 class LocalStack:
     def __init__(
         self, aws_port: int, api_port: int, credentials: Path = CREDENTIALS_FILE, sweep_every: float = 60.0
@@ -264,7 +289,6 @@ class LocalStack:
         create_demo_partners(self.credentials)
 
         from chalice.cli.factory import CLIFactory
-        from chalice.local import create_local_server
 
         import app as app_module
 
@@ -272,7 +296,7 @@ class LocalStack:
         one_invocation_per_function(app)
         project_dir = str(Path(app_module.__file__).resolve().parent)
         config = CLIFactory(project_dir).create_config_obj(chalice_stage_name="local")
-        self.http = create_local_server(app, config, "127.0.0.1", self.api_port)
+        self.http = local_api_server(app, config, "127.0.0.1", self.api_port)
         api = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
         api.start()
         self.threads.append(api)
@@ -323,7 +347,7 @@ class LocalStack:
 def run(aws_port: int, api_port: int) -> int:
     """Start everything, print `CLM ready`, and stop cleanly on Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stack = LocalStack(aws_port, api_port)
+    stack = LocalStack(aws_port, api_port, sweep_every=float(os.environ.get("CLM_SWEEP_SECONDS", "60")))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:

@@ -2,8 +2,9 @@
 
 Checks run in the contract's order and the first failure answers (DESIGN.md §3). Processing
 happens after the 202, driven by the table stream, so this path costs one conditional write
-(plus one partner read when the warm cache is cold, and one vehicle read for odometer events,
-whose plausibility must be judged before accepting).
+(plus one partner read when the warm cache is cold; events that carry an odometer reading also
+read, and may move, the vehicle's latest accepted reading, whose plausibility must be judged
+before accepting: `checks`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.inbound import partners, problems, signatures
 from chalicelib.inbound.problems import Problem
+from chalicelib.observability import logger
 from chalicelib.store import inbox
 
 MAX_BODY_BYTES = 256 * 1024
@@ -35,11 +37,22 @@ class IngestResult:
         return {"id": self.webhook_id, "status": self.outcome}
 
 
-def _is_json_media_type(content_type: str | None) -> bool:
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json"))
+def _unsupported_media(detail: str) -> Problem:
+    return Problem(415, "unsupported-media-type", "Unsupported Media Type", detail, reason="media_type")
+
+
+def check_media_type(headers: Mapping[str, str]) -> None:
+    """JSON (`application/json` or `+json`), UTF-8 (no other charset), not encoded; else 415."""
+    if (headers.get("content-encoding") or "").strip():
+        raise _unsupported_media("Send the body as it is: no Content-Encoding.")
+    media, *parameters = (headers.get("content-type") or "").split(";")
+    media = media.strip().lower()
+    if not (media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json"))):
+        raise _unsupported_media("Send the event as application/json.")
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise _unsupported_media("JSON is UTF-8: send charset=utf-8, or no charset.")
 
 
 def authenticate(partner_id: str, headers: Mapping[str, str], body: bytes) -> partners.Partner:
@@ -82,14 +95,7 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
             f"The body exceeds {MAX_BODY_BYTES} bytes.",
             reason="too_large",
         )
-    if not _is_json_media_type(headers.get("content-type")):
-        raise Problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported Media Type",
-            "Send the event as application/json.",
-            reason="media_type",
-        )
+    check_media_type(headers)
     if len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
         raise problems.bad_request(
             f"webhook-id must be 1-{MAX_WEBHOOK_ID} printable characters.",
@@ -118,8 +124,9 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
             f"A {partner.kind} partner may not send {spec.type}.",
             reason="type_not_allowed",
         )
+    now = clock.now()
     try:
-        event = validate_event(spec, payload)
+        event = validate_event(spec, payload, now=now)
     except EventValidationError as exc:
         raise Problem(
             422,
@@ -132,14 +139,16 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
 
     from chalicelib.service.checks import precheck
 
-    precheck(event)
-
+    reservation = precheck(partner.kind, partner.partner_id, spec.type, event.data)
     digest = hashlib.sha256(body).hexdigest()
-    outcome = inbox.record(
-        inbox.InboxRef(partner.partner_id, webhook_id), spec.type, text, digest, clock.now()
-    )
+    try:
+        outcome = inbox.record(inbox.InboxRef(partner.partner_id, webhook_id), spec.type, text, digest, now)
+    except Exception:
+        _release(reservation)
+        raise
     if isinstance(outcome, inbox.Existing):
         if outcome.body_sha256 != digest:
+            _release(reservation)  # the reading was not accepted after all
             raise Problem(
                 409,
                 "conflict",
@@ -149,3 +158,13 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
             )
         return IngestResult(200, webhook_id, "duplicate", spec.type)
     return IngestResult(202, webhook_id, "accepted", spec.type)
+
+
+def _release(reservation: Any) -> None:
+    """Undo a reading's reservation when its event is not stored (best effort: the answer matters more)."""
+    if reservation is None:
+        return
+    try:
+        reservation.release()
+    except Exception as exc:
+        logger.warning("could not release a reading's reservation", extra={"error": repr(exc)[:300]})

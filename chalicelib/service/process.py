@@ -1,8 +1,11 @@
-"""Apply an accepted event: state, tasks, timeline and outbox, idempotently.
+"""Apply an accepted event: state, tasks, timeline and outbox, idempotently, and record its outcome.
 
 No transaction: every write is an upsert of the same values or a put under a key derived from
-the event, and the inbox item is marked processed last. A crash anywhere is healed by running
+the event, and the inbox item's outcome is written last. A crash anywhere is healed by running
 the whole event again (stream retry, SQS retry or sweeper re-drive); nothing doubles.
+
+Whose data an event may touch is decided in one place (`ownership.resolve`, deliveries in
+`delivery.apply`); handlers get the result and write under that dealer's keys only.
 """
 
 from __future__ import annotations
@@ -15,28 +18,17 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import tasks as task_rules
-from chalicelib.observability import logger
-from chalicelib.outbound import staff
-from chalicelib.store import inbox, outbox, records, tasks
+from chalicelib.events import EventSpec
+from chalicelib.observability import count, logger
+from chalicelib.service import delivery
+from chalicelib.service.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE, Target, Wait, resolve
+from chalicelib.store import inbox, records, tasks
+from chalicelib.store.inbox import InboxRef
 
 PII_KEYS = frozenset({"name", "phone", "birthday", "customer_name"})
 OCCURRED_FIELDS = ("delivered_at", "read_at", "completed_at", "opened_at", "captured_at", "audited_at", "at")
-SUBJECT_FIELDS = (
-    ("vin", "VEH#"),
-    ("customer_id", "CUST#"),
-    ("complaint_id", "COMPLAINT#"),
-    ("lead_id", "LEAD#"),
-    ("loan_id", "LOAN#"),
-    ("feedback_id", "FEEDBACK#"),
-)
-
-
-class ForeignVehicle(Exception):
-    """A dealer sent an event about another dealer's vehicle: kept, but never shown to that dealer."""
-
-
-class NotReady(Exception):
-    """The event refers to something not yet known (out-of-order delivery): retry later."""
+SENDER_REASONS = {FOREIGN_VEHICLE: UNKNOWN_VEHICLE}
+"""What a sender is told instead of the true reason (nothing may tell it that a VIN is known)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,9 @@ class Context:
     webhook_id: str
     event_type: str
     received_at: datetime
-    dealer_id: str | None
+
+
+Handler = Callable[[Context, Any, Target, datetime], None]
 
 
 def redact(value: Any) -> Any:
@@ -66,107 +60,50 @@ def occurred_at(data: Any, fallback: datetime) -> datetime:
     return fallback
 
 
-def timeline_owner(data: Any, partner_id: str, dealer_id: str | None) -> str:
-    for name, prefix in SUBJECT_FIELDS:
-        found = getattr(data, name, None)
-        if isinstance(found, str) and found:
-            if prefix == "CUST#":
-                return records.customer_pk(dealer_id or partner_id, found)
-            return prefix + found
-    return f"PARTNER#{partner_id}"
+def timeline_owners(spec: EventSpec, ctx: Context, data: Any, target: Target) -> list[str]:
+    """Where the event shows: the target dealer's vehicle, and the sender's own record it is about."""
+    owners = []
+    if target.vehicle is not None and target.dealer_id is not None:
+        owners.append(records.vehicle_pk(target.dealer_id, target.vehicle.vin))
+    if spec.subject == "record":
+        owners.append(records.record_pk(ctx.partner_id, target.dealer_id, data))
+    return owners or [records.partner_pk(ctx.partner_id)]
 
 
-def _open_tasks(dealer_id: str, new_tasks: list[task_rules.NewTask], now: datetime) -> None:
-    for new in new_tasks:
-        tasks.create(dealer_id, new, now)
-        # Recorded whether or not this run created the task: a crash between the two writes heals.
-        outbox.put(staff.task_created(tasks.as_task(dealer_id, new, now)), now)
+# --- handlers: one per event type that changes state ---------------------------------------------
 
 
-def _own_vehicle(ctx: Context, vin: str) -> records.VehicleItem:
-    vehicle = records.get_vehicle(vin)
-    if vehicle is None:
-        raise NotReady(f"vehicle {vin} is not delivered yet")
-    if vehicle.dealer_id != ctx.dealer_id:
-        raise ForeignVehicle(f"vehicle {vin} belongs to another dealer")
-    return vehicle
+def _vehicle(target: Target) -> tuple[str, Any]:
+    assert target.dealer_id is not None and target.vehicle is not None, "resolved to the sender's vehicle"
+    return target.dealer_id, target.vehicle
 
 
-def on_delivered(ctx: Context, data: Any, now: datetime) -> None:
-    """Customer, then the delivery's tasks, then the vehicle last.
-
-    An event that closes a task first checks the vehicle; written last, the vehicle proves its
-    tasks exist, even if this run crashed half-way and is being retried.
-    """
-    dealer_id = ctx.dealer_id or ctx.partner_id
-    existing = records.get_vehicle(data.vin)
-    if existing is not None and existing.delivered_at > data.delivered_at:
-        logger.info(
-            "stale delivery ignored", extra={"partner_id": ctx.partner_id, "webhook_id": ctx.webhook_id}
-        )
-        return
-    customer = data.customer
-    records.upsert_customer(
-        customer.id,
-        dealer_id,
-        customer.name,
-        customer.phone,
-        customer.locale,
-        customer.preferred_channel,
-        customer.birthday.isoformat() if customer.birthday else None,
-        now,
-    )
-    _open_tasks(
-        dealer_id,
-        task_rules.delivery_tasks(
-            data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
-        ),
-        now,
-    )
-    records.upsert_delivery(
-        data.vin,
-        dealer_id,
-        {
-            "model": data.model,
-            "powertrain": data.powertrain,
-            "packages": list(data.packages),
-            "delivered_at": data.delivered_at,
-            "customer_id": customer.id,
-            "sales_advisor": data.sales_advisor.model_dump(mode="json"),
-            "service_specialist": data.service_specialist.model_dump(mode="json"),
-            "plan": {
-                "first_service": data.first_service.model_dump(mode="json"),
-                "maintenance_plan": data.maintenance_plan.model_dump(mode="json"),
-            },
-            "loan_id": data.loan_id,
-        },
-    )
-
-
-def _close_for_event(ctx: Context, vehicle: records.VehicleItem, by: str, now: datetime) -> None:
+def _close_for_event(ctx: Context, target: Target, by: str, now: datetime) -> None:
     """Close the task this event fulfils, for the vehicle's current delivery."""
+    dealer_id, vehicle = _vehicle(target)
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
-    task_id = task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at)
-    tasks.close(ctx.dealer_id or ctx.partner_id, task_id, now, by)
+    tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), now, by)
 
 
-def on_handover_submitted(ctx: Context, data: Any, now: datetime) -> None:
-    vehicle = _own_vehicle(ctx, data.vin)
+def on_handover_submitted(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    dealer_id, vehicle = _vehicle(target)
     records.set_vehicle_fields(
-        data.vin,
+        dealer_id,
+        vehicle.vin,
         handover={
             "submitted_by": data.submitted_by,
             "submitted_at": clock.iso(ctx.received_at),
             "form": data.form.model_dump(mode="json"),
         },
     )
-    _close_for_event(ctx, vehicle, data.submitted_by, now)
+    _close_for_event(ctx, target, data.submitted_by, now)
 
 
-def on_handover_confirmed(ctx: Context, data: Any, now: datetime) -> None:
-    vehicle = _own_vehicle(ctx, data.vin)
+def on_handover_confirmed(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    dealer_id, vehicle = _vehicle(target)
     records.set_vehicle_fields(
-        data.vin,
+        dealer_id,
+        vehicle.vin,
         handover_confirmation={
             "confirmed_by": data.confirmed_by,
             "confirmed_at": clock.iso(ctx.received_at),
@@ -174,13 +111,14 @@ def on_handover_confirmed(ctx: Context, data: Any, now: datetime) -> None:
             "accurate": not data.corrections,
         },
     )
-    _close_for_event(ctx, vehicle, data.confirmed_by, now)
+    _close_for_event(ctx, target, data.confirmed_by, now)
 
 
-def on_delivery_feedback(ctx: Context, data: Any, now: datetime) -> None:
-    vehicle = _own_vehicle(ctx, data.vin)
+def on_delivery_feedback(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    dealer_id, vehicle = _vehicle(target)
     records.set_vehicle_fields(
-        data.vin,
+        dealer_id,
+        vehicle.vin,
         delivery_feedback={
             "submitted_by": data.submitted_by,
             "submitted_at": clock.iso(ctx.received_at),
@@ -188,39 +126,41 @@ def on_delivery_feedback(ctx: Context, data: Any, now: datetime) -> None:
             "needs": list(data.needs),
         },
     )
-    _close_for_event(ctx, vehicle, data.submitted_by, now)
+    _close_for_event(ctx, target, data.submitted_by, now)
 
 
-def _record_reading(vin: str, km: int, read_at: datetime, source: str) -> None:
-    moved = records.advance_odometer(vin, km, read_at)
+def _record_reading(dealer_id: str, vin: str, km: int, read_at: datetime, source: str) -> None:
+    moved = records.advance_odometer(dealer_id, vin, km, read_at)
     if not moved:
-        vehicle = records.get_vehicle(vin)
+        vehicle = records.get_vehicle(dealer_id, vin)
         moved = vehicle is not None and vehicle.odometer_read_at == read_at and vehicle.odometer_km == km
-    records.put_odometer(vin, km, read_at, source, applied=moved)
+    records.put_odometer(dealer_id, vin, km, read_at, source, applied=moved)
 
 
-def on_odometer(ctx: Context, data: Any, now: datetime) -> None:
-    _record_reading(data.vin, data.odometer_km, data.read_at, data.source)
+def on_odometer(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    dealer_id, vehicle = _vehicle(target)
+    _record_reading(dealer_id, vehicle.vin, data.odometer_km, data.read_at, data.source)
 
 
-def on_service(ctx: Context, data: Any, now: datetime) -> None:
-    dealer_id = ctx.dealer_id or ctx.partner_id
+def on_service(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    dealer_id, vehicle = _vehicle(target)
     records.put_service(
-        data.vin,
         dealer_id,
+        vehicle.vin,
         data.repair_order_id,
         data.kind,
         data.odometer_km,
         data.completed_at,
         list(data.items),
     )
-    _record_reading(data.vin, data.odometer_km, data.completed_at, "service")
+    _record_reading(dealer_id, vehicle.vin, data.odometer_km, data.completed_at, "service")
     if data.kind in ("first_service", "maintenance"):
-        vehicle = records.get_vehicle(data.vin)
-        last = vehicle.last_service if vehicle is not None else None
-        if vehicle is not None and (not last or last["completed_at"] <= clock.iso(data.completed_at)):
+        current = records.get_vehicle(dealer_id, vehicle.vin)
+        last = current.last_service if current is not None else None
+        if current is not None and (not last or last["completed_at"] <= clock.iso(data.completed_at)):
             records.set_vehicle_fields(
-                data.vin,
+                dealer_id,
+                vehicle.vin,
                 last_service={
                     "kind": data.kind,
                     "repair_order_id": data.repair_order_id,
@@ -230,30 +170,96 @@ def on_service(ctx: Context, data: Any, now: datetime) -> None:
             )
 
 
-HANDLERS: dict[str, Callable[[Context, Any, datetime], None]] = {
-    "vehicle.delivered": on_delivered,
+def on_insurance(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    if target.vehicle is None or target.dealer_id is None:
+        return  # the finance arm insured a car no dealer has delivered: kept on its own timeline
+    records.set_vehicle_fields(
+        target.dealer_id,
+        target.vehicle.vin,
+        insurance={
+            "insurer": data.insurer,
+            "policy_no": data.policy_no,
+            "expires_on": data.expires_on.isoformat(),
+            "updated_by": ctx.partner_id,
+        },
+    )
+
+
+HANDLERS: dict[str, Handler] = {
     "handover.submitted": on_handover_submitted,
     "handover.confirmed": on_handover_confirmed,
     "delivery.feedback_submitted": on_delivery_feedback,
     "odometer.reported": on_odometer,
     "service.completed": on_service,
+    "insurance.policy_updated": on_insurance,
 }
+PREFERENCES = ("sms_opt_out", "care_opt_out", "locale", "preferred_channel", "birthday")
 
 
-def dealer_of(partner_kind: str, partner_id: str, data: Any) -> str | None:
-    if partner_kind == "dealer":
-        return partner_id
-    found = getattr(data, "dealer_id", None)
-    return found if isinstance(found, str) else None
+def mention_customer(ctx: Context, data: Any, target: Target, now: datetime) -> None:
+    """A record event naming a customer creates that dealer's customer on first mention."""
+    customer_id = getattr(data, "customer_id", None)
+    if not customer_id or target.dealer_id is None:
+        return
+    changes: dict[str, Any] = {}
+    if ctx.event_type == "customer.preferences_updated":
+        changes = {name: getattr(data, name) for name in PREFERENCES}
+        if changes["birthday"] is not None:
+            changes["birthday"] = changes["birthday"].isoformat()
+    records.update_customer(target.dealer_id, customer_id, changes, now)
 
 
-def process(ref: inbox.InboxRef) -> str:
-    """Apply one accepted event; safe to call any number of times."""
+# --- outcomes -------------------------------------------------------------------------------------
+
+
+def ignore(ref: InboxRef, event_type: str, ops_reason: str, now: datetime) -> bool:
+    """Close an event as ignored. The sender sees `SENDER_REASONS` of the truth; ops see the truth."""
+    sender_reason = SENDER_REASONS.get(ops_reason, ops_reason)
+    if not inbox.mark_ignored(ref, sender_reason, ops_reason, now):
+        return False
+    logger.warning(
+        "event ignored",
+        extra={"webhook_id": ref.webhook_id, "event_type": event_type, "reason": ops_reason},
+    )
+    count("EventsIgnored", reason=ops_reason)
+    return True
+
+
+def release_waiting(dealer_id: str, vin: str) -> None:
+    """A delivery arrived: apply the dealer's events that waited for it. A failure is retried alone."""
+    from chalicelib.service import work
+
+    for partner_id, webhook_id in records.waiting(dealer_id, vin):
+        ref = InboxRef(partner_id, webhook_id)
+        try:
+            if process(ref).startswith("already_"):
+                records.delete_wait(dealer_id, vin, webhook_id)
+        except Exception as exc:
+            logger.warning(
+                "released event failed; queued for retry",
+                extra={"webhook_id": webhook_id, "error": repr(exc)[:300]},
+            )
+            work.note_failure(work.inbox_ref(partner_id, webhook_id), exc)
+            work.enqueue([work.inbox_ref(partner_id, webhook_id)], delay_seconds=work.RETRY_DELAY_SECONDS)
+
+
+def _park(ref: InboxRef, spec: EventSpec, wait: Wait) -> None:
+    records.put_wait(wait.dealer_id, wait.vin, ref.partner_id, ref.webhook_id)
+    inbox.park(ref, wait.dealer_id, wait.vin, wait.ops_reason)
+    log = logger.warning if wait.ops_reason == FOREIGN_VEHICLE else logger.info
+    log(
+        "event waits for its delivery",
+        extra={"webhook_id": ref.webhook_id, "event_type": spec.type, "reason": wait.ops_reason},
+    )
+
+
+def process(ref: InboxRef) -> str:
+    """Apply one accepted event; safe to call any number of times. Returns what happened."""
     item = inbox.load(ref)
     if item is None:
         raise LookupError(f"inbox item {ref} not found")
-    if item.status == "processed":
-        return "already_processed"
+    if item.status in inbox.FINAL:
+        return f"already_{item.status}"
     from chalicelib.events import spec_for, validate_event
     from chalicelib.inbound import partners
 
@@ -262,39 +268,52 @@ def process(ref: inbox.InboxRef) -> str:
     if partner is None or spec is None:
         raise LookupError(f"partner or event type of {ref} is gone")
     event = validate_event(spec, json.loads(item.body))
-    data = event.data
-    ctx = Context(
-        ref.partner_id,
-        partner.kind,
-        ref.webhook_id,
-        spec.type,
-        item.received_at,
-        dealer_of(partner.kind, ref.partner_id, data),
-    )
+    data: Any = event.data
+    ctx = Context(ref.partner_id, partner.kind, ref.webhook_id, spec.type, item.received_at)
     now = clock.now()
-    handler = HANDLERS.get(spec.type)
-    owner = timeline_owner(data, ref.partner_id, ctx.dealer_id)
-    if handler is not None:
-        try:
-            handler(ctx, data, now)
-        except ForeignVehicle as exc:
-            logger.warning(
-                "event about another dealer's vehicle; kept on the sender's timeline",
-                extra={"reason": str(exc), "partner_id": ref.partner_id},
-            )
-            owner = f"PARTNER#{ref.partner_id}"
-    records.put_timeline(
-        owner,
-        occurred_at(data, event.timestamp),
-        ref.webhook_id,
-        spec.type,
-        ref.partner_id,
-        ctx.dealer_id,
-        redact(data.model_dump(mode="json")),
-    )
-    inbox.mark_processed(item, now)
+    was_waiting = item.reason == inbox.AWAITING_DELIVERY
+    if spec.subject == "delivery":
+        ignored = delivery.apply(ref.partner_id, ref.webhook_id, data, now)
+        if ignored is not None:
+            ignore(ref, spec.type, ignored.reason, now)
+            return "ignored"
+        vehicle = records.get_vehicle(ref.partner_id, data.vin)
+        target = Target(ref.partner_id, vehicle)
+    else:
+        resolved = resolve(spec, partner.kind, ref.partner_id, data)
+        if isinstance(resolved, Wait) and not was_waiting:
+            _park(ref, spec, resolved)
+            was_waiting = True
+            # A delivery applied meanwhile may have released its waiting events before this one
+            # was noted: look once more, now that it is.
+            resolved = resolve(spec, partner.kind, ref.partner_id, data)
+        if isinstance(resolved, Wait):
+            return "waiting"
+        target = resolved
+        if was_waiting:
+            inbox.unpark(ref)
+        handler = HANDLERS.get(spec.type)
+        if handler is not None:
+            handler(ctx, data, target, now)
+        if spec.subject == "record":
+            mention_customer(ctx, data, target, now)
+    for owner_pk in timeline_owners(spec, ctx, data, target):
+        records.put_timeline(
+            owner_pk,
+            occurred_at(data, event.timestamp),
+            ref.webhook_id,
+            spec.type,
+            ref.partner_id,
+            target.dealer_id,
+            redact(data.model_dump(mode="json")),
+        )
+    if spec.subject == "delivery":
+        release_waiting(ref.partner_id, data.vin)
+    if was_waiting:
+        records.delete_wait(ref.partner_id, data.vin, ref.webhook_id)
+    inbox.mark_applied(ref, now)
     logger.info(
         "event applied",
         extra={"partner_id": ref.partner_id, "webhook_id": ref.webhook_id, "event_type": spec.type},
     )
-    return "processed"
+    return "applied"

@@ -7,11 +7,10 @@ from typing import Any
 
 from chalicelib import clock, store
 from chalicelib.domain.masking import mask_name, mask_phone
-from chalicelib.domain.tasks import STATUSES
+from chalicelib.domain.tasks import STATUSES, may_complete
 from chalicelib.inbound import partners, problems
 from chalicelib.inbound.problems import Problem
-from chalicelib.store import records, tasks
-from chalicelib.store.models import OdometerItem, ServiceItem, TimelineItem, VehicleItem
+from chalicelib.store import inbox, records, tasks
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -55,13 +54,34 @@ def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
     return {"items": [t.to_json() for t in found], "next": cursor}
 
 
-def complete_task(dealer_id: str, task_id: str, by: str) -> dict[str, Any]:
-    """Close a task by hand. Completing a done task again answers its current state."""
+def complete_task(dealer_id: str, task_id: str, partner: partners.Partner) -> dict[str, Any]:
+    """Close a task by hand. Completing a done task again answers its current state.
+
+    A dealer's key completes its own staff's tasks; the HQ key completes HQ's (DESIGN.md §8).
+    """
     existing = tasks.get(dealer_id, task_id)
     if existing is None:
         raise problems.not_found("task")
-    closed = tasks.close(dealer_id, task_id, clock.now(), by)
+    if not may_complete(partner.kind, existing.assignee_role):
+        raise Problem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"A {partner.kind} key may not complete a task of the {existing.assignee_role} role.",
+            reason="role_not_allowed",
+        )
+    closed = tasks.close(dealer_id, task_id, clock.now(), partner.partner_id)
     return (closed or tasks.get(dealer_id, task_id) or existing).to_json()
+
+
+def event_outcome(partner: partners.Partner, partner_id: str, webhook_id: str) -> dict[str, Any]:
+    """What became of an accepted event: only for the partner that sent it (anyone else: 404)."""
+    if partner.partner_id != partner_id:
+        raise problems.not_found("event")
+    item = inbox.load(inbox.InboxRef(partner_id, webhook_id))
+    if item is None:
+        raise problems.not_found("event")
+    return inbox.outcome(item)
 
 
 def _masked_handover(handover: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -76,11 +96,15 @@ def _masked_handover(handover: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
-    items = records.vehicle_partition(vin)
-    vehicle = next((i for i in items if isinstance(i, VehicleItem)), None)
-    if vehicle is None or vehicle.dealer_id != dealer_id:
+    """The dealer's own view of a vehicle: what it delivered and recorded, and nothing of another dealer.
+
+    After a transfer the earlier dealer still sees its history up to `transferred_at`.
+    """
+    found = records.vehicle_records(dealer_id, vin)
+    vehicle = found.vehicle
+    if vehicle is None:
         raise problems.not_found("vehicle")
-    customer = records.get_customer(vehicle.dealer_id, vehicle.customer_id)
+    customer = records.get_customer(dealer_id, vehicle.customer_id)
     staff = {
         role: {"id": person.id, "name": mask_name(person.name), "phone": mask_phone(person.phone)}
         for role, person in (
@@ -90,7 +114,9 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
     }
     return {
         "vin": vehicle.vin,
-        "dealer_id": vehicle.dealer_id,
+        "dealer_id": dealer_id,
+        "status": "transferred" if vehicle.transferred_at else "current",
+        "transferred_at": clock.iso(vehicle.transferred_at) if vehicle.transferred_at else None,
         "delivery": {
             "model": vehicle.model,
             "powertrain": vehicle.powertrain,
@@ -113,6 +139,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
         "handover": _masked_handover(vehicle.handover),
         "handover_confirmation": vehicle.handover_confirmation,
         "delivery_feedback": vehicle.delivery_feedback,
+        "insurance": vehicle.insurance,
         "odometer": {
             "km": vehicle.odometer_km,
             "read_at": clock.iso(vehicle.odometer_read_at) if vehicle.odometer_read_at else None,
@@ -123,8 +150,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
                     "source": i.source,
                     "applied": i.applied,
                 }
-                for i in items
-                if isinstance(i, OdometerItem)
+                for i in found.readings
             ],
         },
         "services": [
@@ -135,8 +161,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
                 "completed_at": clock.iso(i.completed_at),
                 "items": list(i.items),
             }
-            for i in items
-            if isinstance(i, ServiceItem)
+            for i in found.services
         ],
         "last_service": vehicle.last_service,
         "timeline": [
@@ -147,9 +172,9 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
                 "webhook_id": i.webhook_id,
                 "data": i.summary,
             }
-            for i in items
+            for i in found.timeline
             # Only this dealer's own events (and the finance arm's about its customers).
-            if isinstance(i, TimelineItem) and i.dealer_id == dealer_id
+            if i.dealer_id == dealer_id
         ],
     }
 

@@ -1,4 +1,9 @@
-"""Every time-driven job, as of one instant. The schedule and `clm sweep --at` both call `sweep`."""
+"""Every time-driven job, as of one instant. The schedule and `clm sweep --at` both call `sweep`.
+
+Business jobs (overdue tasks) run as of the given instant; housekeeping (re-driving stuck work,
+expiring events that waited too long for a delivery) keeps the real clock, so a sweep far in
+the future re-drives and expires nothing (DESIGN.md §9).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib import clock
 from chalicelib.outbound import staff
 from chalicelib.service import work
-from chalicelib.store import inbox, outbox, tasks
+from chalicelib.store import inbox, outbox, records, tasks
 
 REDRIVE_AFTER = timedelta(seconds=60)
+WAIT_LIMIT = timedelta(days=7)  # then an event about a VIN its sender never delivered is ignored
 
 
 @dataclass
@@ -20,6 +27,7 @@ class SweepReport:
     breaches_announced: int = 0
     inbox_redriven: int = 0
     outbox_redriven: int = 0
+    waiting_expired: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,9 +44,9 @@ def mark_overdue(now: datetime, report: SweepReport) -> None:
         report.breaches_announced += 1
 
 
-def redrive(now: datetime, report: SweepReport) -> None:
+def redrive(real_now: datetime, report: SweepReport) -> None:
     """Hand anything recorded but not handled within a minute to the retry queue."""
-    before = now - REDRIVE_AFTER
+    before = real_now - REDRIVE_AFTER
     stale_inbox = [work.inbox_ref(r.partner_id, r.webhook_id) for r in inbox.stale(before)]
     stale_outbox = [work.outbox_ref(i) for i in outbox.stale(before)]
     work.enqueue(stale_inbox + stale_outbox)
@@ -46,10 +54,24 @@ def redrive(now: datetime, report: SweepReport) -> None:
     report.outbox_redriven = len(stale_outbox)
 
 
-def sweep(now: datetime) -> SweepReport:
-    from chalicelib import clock
+def expire_waiting(real_now: datetime, report: SweepReport) -> None:
+    """Events that waited 7 days for a delivery that never came are ignored (`unknown_vehicle`)."""
+    from chalicelib.service.process import ignore
 
+    for waiting in inbox.waiting_since(real_now - WAIT_LIMIT):
+        item = inbox.load(waiting.ref)
+        event_type = item.event_type if item is not None else ""
+        if ignore(waiting.ref, event_type, waiting.ops_reason or "unknown_vehicle", real_now):
+            report.waiting_expired += 1
+        if waiting.dealer_id and waiting.vin:
+            records.delete_wait(waiting.dealer_id, waiting.vin, waiting.ref.webhook_id)
+
+
+def sweep(now: datetime, real_now: datetime | None = None) -> SweepReport:
+    """Run every job: business ones as of `now`, housekeeping as of `real_now` (default: the real clock)."""
+    housekeeping_at = real_now or clock.system_now()
     report = SweepReport(at=clock.iso(now))
     mark_overdue(now, report)
-    redrive(now, report)
+    redrive(housekeeping_at, report)
+    expire_waiting(housekeeping_at, report)
     return report

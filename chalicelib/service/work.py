@@ -60,11 +60,16 @@ def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
     raise ValueError(f"unknown work kind {ref.get('kind')!r}")
 
 
-def note_failure(ref: Mapping[str, str], error: BaseException) -> None:
+def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: bool = False) -> None:
+    """Count a failed attempt on an event; `last_attempt` when the queue sends it to the DLQ next."""
     if ref.get("kind") == "inbox":
         from chalicelib.store.inbox import InboxRef, note_failure
 
-        note_failure(InboxRef(ref["partner_id"], ref["webhook_id"]), f"{type(error).__name__}: {error}")
+        note_failure(
+            InboxRef(ref["partner_id"], ref["webhook_id"]),
+            f"{type(error).__name__}: {error}",
+            last_attempt=last_attempt,
+        )
 
 
 def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0) -> None:

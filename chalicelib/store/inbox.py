@@ -3,14 +3,21 @@
 The table's stream carries each new inbox item to the processor, so the synchronous path is a
 single conditional `PutItem`; a redelivery hits the condition and gets the stored hash back in
 the same request (`ReturnValuesOnConditionCheckFailure`).
+
+The item also keeps what became of the event (DESIGN.md §3), which its sender can read:
+``pending`` (queued, retried, or waiting for a delivery), ``applied``, ``ignored`` (with a
+reason), ``dead_lettered``. The sender's `reason` never tells more than an unknown VIN would;
+`ops_reason` keeps the truth for ops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib import aws, clock
 from chalicelib.settings import get_settings
@@ -19,8 +26,11 @@ from chalicelib.store.models import InboxItem
 
 DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contract says >= 7
 PENDING_QUEUE = "PENDING#INBOX"
+WAITING_QUEUE = "WAITING#INBOX"  # parked for a delivery; expires after `WAIT_LIMIT`
 FAILED_QUEUE = "FAILED#INBOX"  # gave up re-driving: waits for `clm dlq replay` (never expires)
 MAX_REDRIVES = 10
+FINAL = frozenset({"applied", "ignored"})
+AWAITING_DELIVERY = "awaiting_delivery"
 
 
 @dataclass(frozen=True)
@@ -43,10 +53,21 @@ class Existing:
     body_sha256: str
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An event parked for a delivery: whose vehicle it waits for, and (for ops) why."""
+
+    ref: InboxRef
+    dealer_id: str
+    vin: str
+    ops_reason: str
+
+
 def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: datetime) -> Accepted | Existing:
     """Store an accepted webhook unless its id is already known; one DynamoDB request.
 
-    It has no TTL yet: it gets one when processed (an unprocessed event is never deleted).
+    It has no TTL yet: it gets one when its outcome is final (an event not yet applied is never
+    deleted).
 
     This is the hot path, so the item is written with the low-level client in the exact shape
     `InboxItem` reads back (the store's tests check that round trip).
@@ -63,7 +84,7 @@ def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: dat
         "body": {"S": body},
         "body_sha256": {"S": body_sha256},
         "received_at": {"S": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
-        "status": {"S": "accepted"},
+        "status": {"S": "pending"},
         "gsi1pk": {"S": PENDING_QUEUE},
         "gsi1sk": {"S": f"{received}#{pk}"},
     }
@@ -89,48 +110,123 @@ def load(ref: InboxRef) -> InboxItem | None:
         return None
 
 
-def mark_processed(item: InboxItem, now: datetime) -> None:
-    """Close the inbox item: it leaves the pending queue, and its dedup record now starts to expire.
+def _update(ref: InboxRef, actions: list[Any], condition: Condition) -> InboxItem | None:
+    """Update the item under `condition`; the item as it now is, or None when the condition failed."""
+    bind()
+    item = InboxItem(*ref.key)
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return item
 
-    The TTL is set here, not on arrival: an event that cannot be applied yet is never deleted.
-    """
-    item.update(
-        actions=[
-            InboxItem.status.set("processed"),
-            InboxItem.processed_at.set(now),
-            InboxItem.expires_at.set(now + DEDUP_RETENTION),
-            InboxItem.gsi1pk.remove(),
-            InboxItem.gsi1sk.remove(),
-        ]
+
+def _final(status: str, now: datetime) -> list[Any]:
+    """The outcome is decided: the item leaves every queue and its dedup record starts to expire."""
+    return [
+        InboxItem.status.set(status),
+        InboxItem.processed_at.set(now),
+        InboxItem.expires_at.set(now + DEDUP_RETENTION),
+        InboxItem.waiting_for.remove(),
+        InboxItem.gsi1pk.remove(),
+        InboxItem.gsi1sk.remove(),
+    ]
+
+
+def mark_applied(ref: InboxRef, now: datetime) -> None:
+    """Close the inbox item as applied (the truth wins over a concurrent expiry)."""
+    _update(
+        ref,
+        [*_final("applied", now), InboxItem.reason.remove(), InboxItem.ops_reason.remove()],
+        InboxItem.pk.exists(),
     )
 
 
-def note_failure(ref: InboxRef, error: str) -> None:
-    """Count a failed attempt; after `MAX_REDRIVES` the sweep stops re-driving it (the DLQ holds it)."""
+def mark_ignored(ref: InboxRef, reason: str, ops_reason: str, now: datetime) -> bool:
+    """Close the item as ignored: `reason` is what the sender sees, `ops_reason` the truth."""
+    actions = [*_final("ignored", now), InboxItem.reason.set(reason), InboxItem.ops_reason.set(ops_reason)]
+    return _update(ref, actions, InboxItem.status.is_in("pending", "dead_lettered")) is not None
+
+
+def park(ref: InboxRef, dealer_id: str, vin: str, ops_reason: str) -> bool:
+    """The event waits for `dealer_id`'s delivery of `vin`; the sender sees `pending`/`awaiting_delivery`."""
+    actions = [
+        InboxItem.reason.set(AWAITING_DELIVERY),
+        InboxItem.ops_reason.set(ops_reason),
+        InboxItem.waiting_for.set(f"{dealer_id}#{vin}"),
+        InboxItem.gsi1pk.set(WAITING_QUEUE),
+    ]
+    return _update(ref, actions, InboxItem.status == "pending") is not None
+
+
+def unpark(ref: InboxRef) -> None:
+    """A parked event is about to be applied: back in the re-drive queue until it is."""
+    actions = [
+        InboxItem.reason.remove(),
+        InboxItem.ops_reason.remove(),
+        InboxItem.waiting_for.remove(),
+        InboxItem.gsi1pk.set(PENDING_QUEUE),
+    ]
+    _update(ref, actions, InboxItem.status == "pending")
+
+
+def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> None:
+    """Count a failed attempt. After `MAX_REDRIVES`, or when the queue gives up (`last_attempt`),
+    the event is `dead_lettered`: the sweep stops re-driving it and `clm dlq replay` brings it back."""
+    item = _update(
+        ref,
+        [InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
+        InboxItem.status == "pending",
+    )
+    if item is not None and (last_attempt or item.attempts >= MAX_REDRIVES):
+        _update(
+            ref,
+            [InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set(FAILED_QUEUE)],
+            InboxItem.status == "pending",
+        )
+
+
+def requeue(ref: InboxRef) -> bool:
+    """A dead-lettered event is replayed: pending again, and re-driven if the replay is lost."""
+    actions = [InboxItem.status.set("pending"), InboxItem.gsi1pk.set(PENDING_QUEUE)]
+    return _update(ref, actions, InboxItem.status == "dead_lettered") is not None
+
+
+def _queued(queue: str, before: datetime, limit: int) -> list[InboxItem]:
     bind()
-    pk, sk = ref.key
-    item = InboxItem(pk, sk)
-    try:
-        item.update(
-            actions=[InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
-            condition=InboxItem.pk.exists() & (InboxItem.status == "accepted"),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return  # processed meanwhile, or gone
-        raise
-    if item.attempts >= MAX_REDRIVES:
-        InboxItem(pk, sk).update(
-            actions=[InboxItem.gsi1pk.set(FAILED_QUEUE)], condition=InboxItem.status == "accepted"
-        )
+    upper = f"{clock.iso(before)}#~"
+    return [
+        i
+        for i in InboxItem.due_index.query(queue, InboxItem.gsi1sk < upper, limit=limit)
+        if isinstance(i, InboxItem)
+    ]
 
 
 def stale(before: datetime, limit: int = 200) -> list[InboxRef]:
     """Accepted inbox items still unprocessed at `before` (the stream missed or failed them)."""
-    bind()
-    upper = f"{clock.iso(before)}#~"
-    return [
-        InboxRef(i.partner_id, i.webhook_id)
-        for i in InboxItem.due_index.query(PENDING_QUEUE, InboxItem.gsi1sk < upper, limit=limit)
-        if isinstance(i, InboxItem)
-    ]
+    return [InboxRef(i.partner_id, i.webhook_id) for i in _queued(PENDING_QUEUE, before, limit)]
+
+
+def waiting_since(before: datetime, limit: int = 200) -> list[Waiting]:
+    """Events parked for a delivery since before `before`, oldest first."""
+    out: list[Waiting] = []
+    for item in _queued(WAITING_QUEUE, before, limit):
+        dealer_id, _, vin = (item.waiting_for or "").partition("#")
+        out.append(Waiting(InboxRef(item.partner_id, item.webhook_id), dealer_id, vin, item.ops_reason or ""))
+    return out
+
+
+def outcome(item: InboxItem) -> dict[str, Any]:
+    """What became of the event, as its sender may see it (DESIGN.md §3); never `ops_reason`."""
+    applied = item.status == "applied" and item.processed_at is not None
+    return {
+        "id": item.webhook_id,
+        "type": item.event_type,
+        "received_at": clock.iso(item.received_at),
+        "outcome": item.status,
+        "reason": item.reason,
+        "attempts": int(item.attempts or 0),
+        "applied_at": clock.iso(item.processed_at) if applied and item.processed_at else None,
+    }

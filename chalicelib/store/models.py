@@ -3,19 +3,30 @@
 Layout (pk / sk):
     PARTNER#<id>              PARTNER                 partner: kind, encrypted webhook secrets
     APIKEY#<sha256>           APIKEY                  API key hash -> partner
-    INBOX#<partner>#<wh-id>   INBOX                   accepted webhook: body, hash, status (dedup, TTL)
+    INBOX#<partner>#<wh-id>   INBOX                   accepted webhook: body, hash, outcome (dedup, TTL)
     CUST#<dealer>#<id>        CUSTOMER                customer profile and contact (ids are per dealer)
-    VEH#<vin>                 VEHICLE                 vehicle: delivery, staff, plans, odometer, handover
-    VEH#<vin>                 ODO#<read_at>#<source>  odometer reading
-    VEH#<vin>                 SVC#<at>#<order>        service record
-    VEH#|CUST#|PARTNER#...    T#<at>#<wh-id>          timeline entry (one per event)
+    VIN#<vin>                 OWNER                   whose vehicle it is now: dealer, delivery, the
+                                                      latest accepted odometer reading
+    VEH#<dealer>#<vin>        VEHICLE                 that dealer's vehicle: delivery, staff, plans,
+                                                      odometer, handover; `transferred_at` once resold
+    VEH#<dealer>#<vin>        ODO#<read_at>#<source>  odometer reading
+    VEH#<dealer>#<vin>        SVC#<at>#<order>        service record
+    VEH#<dealer>#<vin>        TASKREF#<task id>       the dealer's task about this vehicle (transfers
+                                                      cancel them)
+    VEH#<dealer>#<vin>        WAIT#<wh-id>            the dealer's event waiting for its delivery
+    VEH#|CUST#|LOAN#|...      T#<at>#<partner>#<id>   timeline entry (one per event and owner)
     DEALER#<id>               TASK#<task id>          staff task
     OUTBOX#<id>               OUTBOX                  notification to deliver
     IDEMPOTENCY#...           ...                     Powertools idempotency records
 
+Every record a dealer's event creates sits under a key that names that dealer (`VEH#<dealer>#…`,
+`CUST#<dealer>#…`, `DEALER#<dealer>`): a read for one dealer cannot reach another's data, and a
+resold car starts a new partition for its new dealer. Only `VIN#<vin>` is shared, and no read
+API shows it.
+
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
-(open tasks by due time, undelivered outbox items, unprocessed inbox items); the sweeper
-queries it and the claim that handles an item removes its keys.
+(open tasks by due time, undelivered outbox items, unprocessed or waiting inbox items); the
+sweeper queries it and the claim that handles an item removes its keys.
 """
 
 from __future__ import annotations
@@ -95,10 +106,13 @@ class InboxItem(Item, discriminator="inbox"):
     body_sha256 = UnicodeAttribute()
     body = UnicodeAttribute()
     received_at = UTCDateTimeAttribute()
-    status = UnicodeAttribute()  # accepted | processed
-    processed_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()  # pending | applied | ignored | dead_lettered (the outcome, §3)
+    reason = UnicodeAttribute(null=True)  # what the sender may see: awaiting_delivery, unknown_vehicle, ...
+    ops_reason = UnicodeAttribute(null=True)  # the true reason, for ops only (foreign_vehicle)
+    processed_at = UTCDateTimeAttribute(null=True)  # when the outcome became final
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
+    waiting_for = UnicodeAttribute(null=True)  # "<dealer>#<vin>" while parked for a delivery
 
 
 class Person(MapAttribute[str, Any]):
@@ -110,13 +124,26 @@ class Person(MapAttribute[str, Any]):
 class CustomerItem(Item, discriminator="customer"):
     customer_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute()
-    name = UnicodeAttribute()
-    phone = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)  # null for a customer first mentioned by a complaint or lead
+    phone = UnicodeAttribute(null=True)
     locale = UnicodeAttribute(default="zh-CN")
     preferred_channel = UnicodeAttribute(default="sms")
     birthday = UnicodeAttribute(null=True)
     sms_opt_out = BooleanAttribute(default=False)
+    care_opt_out = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute()
+
+
+class VehicleOwnerItem(Item, discriminator="vehicle_owner"):
+    """Whose vehicle a VIN is now. Deliveries claim it conditionally; odometer checks read it on accept."""
+
+    vin = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    delivered_at = UTCDateTimeAttribute()
+    previous_dealer_id = UnicodeAttribute(null=True)  # the tenure this delivery superseded
+    previous_delivered_at = UTCDateTimeAttribute(null=True)
+    accepted_km = NumberAttribute(null=True)  # latest accepted reading of this tenure (applied or not)
+    accepted_read_at = UTCDateTimeAttribute(null=True)
 
 
 class VehicleItem(Item, discriminator="vehicle"):
@@ -137,6 +164,22 @@ class VehicleItem(Item, discriminator="vehicle"):
     handover_confirmation = JSONAttribute(null=True)
     delivery_feedback = JSONAttribute(null=True)
     last_service = JSONAttribute(null=True)
+    insurance = JSONAttribute(null=True)
+    transferred_at = UTCDateTimeAttribute(null=True)  # another dealer's later delivery took it over
+
+
+class TaskRefItem(Item, discriminator="task_ref"):
+    """A dealer's task about one of its vehicles, under the vehicle: a transfer finds them in one query."""
+
+    task_id = UnicodeAttribute()
+    delivered_at = UTCDateTimeAttribute()  # the delivery (tenure) the task belongs to
+
+
+class WaitItem(Item, discriminator="wait"):
+    """An accepted event of this dealer about this VIN, waiting for the dealer's delivery of it."""
+
+    partner_id = UnicodeAttribute()
+    webhook_id = UnicodeAttribute()
 
 
 class OdometerItem(Item, discriminator="odometer"):
@@ -173,10 +216,11 @@ class TaskItem(Item, discriminator="task"):
     vin = UnicodeAttribute(null=True)
     ref = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute()
-    status = UnicodeAttribute()  # open | overdue | done
+    status = UnicodeAttribute()  # open | overdue | done | cancelled
     created_at = UTCDateTimeAttribute()
     closed_at = UTCDateTimeAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
+    closed_reason = UnicodeAttribute(null=True)  # why a task was cancelled (superseded)
     breached = BooleanAttribute(default=False)
 
 
@@ -198,7 +242,10 @@ ALL_MODELS: tuple[type[Item], ...] = (
     ApiKeyItem,
     InboxItem,
     CustomerItem,
+    VehicleOwnerItem,
     VehicleItem,
+    TaskRefItem,
+    WaitItem,
     OdometerItem,
     ServiceItem,
     TimelineItem,

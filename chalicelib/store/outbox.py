@@ -50,7 +50,8 @@ def put(message: Message, now: datetime) -> bool:
         created_at=now,
         source=message.source,
         gsi1pk=PENDING_QUEUE,
-        gsi1sk=f"{clock.iso(now)}#{message.outbox_id}",
+        # Housekeeping time: a sweep run at any business instant never makes this look lost early.
+        gsi1sk=f"{clock.iso(clock.system_now())}#{message.outbox_id}",
         expires_at=now + RETENTION,
     )
     try:

@@ -1,15 +1,19 @@
-"""Customers, vehicles, odometer readings, service records and timeline entries.
+"""Customers, vehicles and their ownership, odometer readings, services, timeline entries.
 
 Every write here is idempotent (upserts of the same values, or puts under keys derived from
-the event), so an event processed twice after a crash converges to the same state.
+the event), so an event processed twice after a crash converges to the same state. Everything
+a dealer's event writes lives under a key naming that dealer; only the ownership item
+`VIN#<vin>` is shared between dealers, and it is never shown by a read API.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
 from chalicelib.store import bind
@@ -19,9 +23,14 @@ from chalicelib.store.models import (
     OdometerItem,
     Person,
     ServiceItem,
+    TaskRefItem,
     TimelineItem,
     VehicleItem,
+    VehicleOwnerItem,
+    WaitItem,
 )
+
+OWNER_SK = "OWNER"
 
 
 def _set_or_remove(attribute: Any, value: Any) -> Any:
@@ -29,13 +38,165 @@ def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
 
 
+def _conditional_update(item: Item, actions: list[Any], condition: Condition | None) -> bool:
+    """Apply an update; False (instead of an error) when its condition does not hold."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def customer_pk(dealer_id: str, customer_id: str) -> str:
     """Customers belong to the dealer whose systems named them: ids are unique per dealer only."""
     return f"CUST#{dealer_id}#{customer_id}"
 
 
-def vehicle_pk(vin: str) -> str:
-    return f"VEH#{vin}"
+def vehicle_pk(dealer_id: str, vin: str) -> str:
+    """One dealer's view of one vehicle: a resold car gets a fresh partition at its new dealer."""
+    return f"VEH#{dealer_id}#{vin}"
+
+
+def partner_pk(partner_id: str) -> str:
+    """A partner's own timeline, for events about nothing more specific."""
+    return f"PARTNER#{partner_id}"
+
+
+RECORD_KEYS = (
+    ("complaint_id", "COMPLAINT"),
+    ("lead_id", "LEAD"),
+    ("loan_id", "LOAN"),
+    ("feedback_id", "FEEDBACK"),
+    ("customer_id", "CUST"),
+)
+
+
+def record_pk(partner_id: str, dealer_id: str | None, data: Any) -> str:
+    """The sender's own record an event is about, under the sender's name (its ids are its own).
+
+    A customer belongs to a dealer (the finance arm's events name the loan's dealer).
+    """
+    for name, prefix in RECORD_KEYS:
+        value = getattr(data, name, None)
+        if isinstance(value, str) and value:
+            if prefix == "CUST" and dealer_id:
+                return customer_pk(dealer_id, value)
+            return f"{prefix}#{partner_id}#{value}"
+    return partner_pk(partner_id)
+
+
+# --- ownership ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """One dealer's delivery of a VIN: the vehicle is that dealer's from `delivered_at` on."""
+
+    dealer_id: str
+    delivered_at: datetime
+
+
+@dataclass(frozen=True)
+class Owner:
+    vin: str
+    tenure: Tenure
+    previous: Tenure | None
+    accepted_km: int | None
+    accepted_read_at: datetime | None
+
+    @property
+    def dealer_id(self) -> str:
+        return self.tenure.dealer_id
+
+    @property
+    def delivered_at(self) -> datetime:
+        return self.tenure.delivered_at
+
+
+def _owner_item(vin: str) -> VehicleOwnerItem:
+    return VehicleOwnerItem(f"VIN#{vin}", OWNER_SK)
+
+
+def get_owner(vin: str) -> Owner | None:
+    bind()
+    try:
+        item = VehicleOwnerItem.get(f"VIN#{vin}", OWNER_SK, consistent_read=True)
+    except VehicleOwnerItem.DoesNotExist:
+        return None
+    previous = (
+        Tenure(item.previous_dealer_id, item.previous_delivered_at)
+        if item.previous_dealer_id and item.previous_delivered_at
+        else None
+    )
+    return Owner(
+        item.vin,
+        Tenure(item.dealer_id, item.delivered_at),
+        previous,
+        int(item.accepted_km) if item.accepted_km is not None else None,
+        item.accepted_read_at,
+    )
+
+
+def _is(owner: Owner) -> Condition:
+    """The ownership item still says what `owner` read."""
+    return (VehicleOwnerItem.dealer_id == owner.dealer_id) & (
+        VehicleOwnerItem.delivered_at == owner.delivered_at
+    )
+
+
+def claim_owner(vin: str, tenure: Tenure, expected: Owner | None, previous: Tenure | None) -> bool:
+    """Make `tenure` the VIN's current one, if the ownership is still `expected` (optimistic).
+
+    A new dealer starts without an accepted odometer reading: it is judged only against its own.
+    """
+    bind()
+    actions = [
+        VehicleOwnerItem.entity.set(VehicleOwnerItem),
+        VehicleOwnerItem.vin.set(vin),
+        VehicleOwnerItem.dealer_id.set(tenure.dealer_id),
+        VehicleOwnerItem.delivered_at.set(tenure.delivered_at),
+        _set_or_remove(VehicleOwnerItem.previous_dealer_id, previous.dealer_id if previous else None),
+        _set_or_remove(VehicleOwnerItem.previous_delivered_at, previous.delivered_at if previous else None),
+    ]
+    if expected is not None and expected.dealer_id != tenure.dealer_id:
+        actions += [VehicleOwnerItem.accepted_km.remove(), VehicleOwnerItem.accepted_read_at.remove()]
+    condition = VehicleOwnerItem.pk.does_not_exist() if expected is None else _is(expected)
+    return _conditional_update(_owner_item(vin), actions, condition)
+
+
+def reserve_reading(owner: Owner, km: int, read_at: datetime) -> bool:
+    """Record `km` at `read_at` as the latest accepted reading, if nothing moved it since `owner` was read."""
+    bind()
+    if owner.accepted_read_at is None:
+        unchanged = VehicleOwnerItem.accepted_read_at.does_not_exist()
+    else:
+        unchanged = (VehicleOwnerItem.accepted_read_at == owner.accepted_read_at) & (
+            VehicleOwnerItem.accepted_km == owner.accepted_km
+        )
+    return _conditional_update(
+        _owner_item(owner.vin),
+        [VehicleOwnerItem.accepted_km.set(km), VehicleOwnerItem.accepted_read_at.set(read_at)],
+        _is(owner) & unchanged,
+    )
+
+
+def release_reading(owner: Owner, km: int, read_at: datetime) -> bool:
+    """Undo `reserve_reading` (the event was not accepted after all), unless a later one moved it on."""
+    bind()
+    ours = (VehicleOwnerItem.accepted_read_at == read_at) & (VehicleOwnerItem.accepted_km == km)
+    return _conditional_update(
+        _owner_item(owner.vin),
+        [
+            _set_or_remove(VehicleOwnerItem.accepted_km, owner.accepted_km),
+            _set_or_remove(VehicleOwnerItem.accepted_read_at, owner.accepted_read_at),
+        ],
+        _is(owner) & ours,
+    )
+
+
+# --- customers ------------------------------------------------------------------------------------
 
 
 def upsert_customer(
@@ -60,24 +221,58 @@ def upsert_customer(
             CustomerItem.preferred_channel.set(preferred_channel),
             _set_or_remove(CustomerItem.birthday, birthday),
             CustomerItem.sms_opt_out.set(CustomerItem.sms_opt_out | False),
+            CustomerItem.care_opt_out.set(CustomerItem.care_opt_out | False),
             CustomerItem.updated_at.set(now),
         ]
     )
 
 
+CUSTOMER_DEFAULTS: dict[str, Any] = {
+    "locale": "zh-CN",
+    "preferred_channel": "sms",
+    "sms_opt_out": False,
+    "care_opt_out": False,
+}
+
+
+def update_customer(dealer_id: str, customer_id: str, changes: dict[str, Any], now: datetime) -> None:
+    """Create the dealer's customer on first mention, and set the given preferences (None: unchanged)."""
+    bind()
+    actions: list[Any] = [
+        CustomerItem.entity.set(CustomerItem),
+        CustomerItem.customer_id.set(customer_id),
+        CustomerItem.dealer_id.set(dealer_id),
+        CustomerItem.updated_at.set(now),
+    ]
+    for name, default in CUSTOMER_DEFAULTS.items():
+        attribute = getattr(CustomerItem, name)
+        value = changes.get(name)
+        actions.append(attribute.set(value) if value is not None else attribute.set(attribute | default))
+    if changes.get("birthday") is not None:
+        actions.append(CustomerItem.birthday.set(changes["birthday"]))
+    CustomerItem(customer_pk(dealer_id, customer_id), "CUSTOMER").update(actions=actions)
+
+
 def get_customer(dealer_id: str, customer_id: str) -> CustomerItem | None:
     bind()
     try:
-        return CustomerItem.get(customer_pk(dealer_id, customer_id), "CUSTOMER")
+        return CustomerItem.get(customer_pk(dealer_id, customer_id), "CUSTOMER", consistent_read=True)
     except CustomerItem.DoesNotExist:
         return None
 
 
-def upsert_delivery(vin: str, dealer_id: str, fields: dict[str, Any]) -> bool:
-    """Record a delivery on the vehicle item, unless a later delivery is already recorded.
+# --- one dealer's vehicle -------------------------------------------------------------------------
 
-    A newer delivery (the car resold) starts a fresh handover; replaying the same one changes
-    nothing. Odometer and service history belong to the car and stay. False when stale.
+
+def _vehicle_item(dealer_id: str, vin: str) -> VehicleItem:
+    return VehicleItem(vehicle_pk(dealer_id, vin), "VEHICLE")
+
+
+def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any]) -> bool:
+    """Record the dealer's delivery on its vehicle item, unless a later one of its own is recorded.
+
+    Replaying the same delivery changes nothing; a later one by the same dealer (sold again) starts
+    a fresh handover and keeps the dealer's odometer and service history. False when stale.
     """
     bind()
     advisor, specialist = fields["sales_advisor"], fields["service_specialist"]
@@ -95,75 +290,63 @@ def upsert_delivery(vin: str, dealer_id: str, fields: dict[str, Any]) -> bool:
         VehicleItem.service_specialist.set(Person(**specialist)),
         VehicleItem.plan.set(fields["plan"]),
         _set_or_remove(VehicleItem.loan_id, fields.get("loan_id")),
+        VehicleItem.transferred_at.remove(),
     ]
-    item = VehicleItem(vehicle_pk(vin), "VEHICLE")
-    try:
-        item.update(
-            actions=common,
-            condition=VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at),
-        )
+    item = _vehicle_item(dealer_id, vin)
+    same = VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at)
+    if _conditional_update(item, common, same):
         return True
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
     fresh_start = [
         VehicleItem.handover.remove(),
         VehicleItem.handover_confirmation.remove(),
         VehicleItem.delivery_feedback.remove(),
     ]
-    try:
-        item.update(actions=common + fresh_start, condition=VehicleItem.delivered_at < delivered_at)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at)
 
 
-def get_vehicle(vin: str) -> VehicleItem | None:
+def get_vehicle(dealer_id: str, vin: str) -> VehicleItem | None:
     bind()
     try:
-        return VehicleItem.get(vehicle_pk(vin), "VEHICLE", consistent_read=True)
+        return VehicleItem.get(vehicle_pk(dealer_id, vin), "VEHICLE", consistent_read=True)
     except VehicleItem.DoesNotExist:
         return None
 
 
-def set_vehicle_fields(vin: str, **values: Any) -> bool:
-    """Set JSON fields (handover, confirmation, feedback, last_service) on a known vehicle."""
+def set_vehicle_fields(dealer_id: str, vin: str, **values: Any) -> bool:
+    """Set JSON fields (handover, confirmation, feedback, last_service, insurance) on a known vehicle."""
     bind()
     actions = [getattr(VehicleItem, name).set(value) for name, value in values.items()]
-    try:
-        VehicleItem(vehicle_pk(vin), "VEHICLE").update(actions=actions, condition=VehicleItem.pk.exists())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _conditional_update(_vehicle_item(dealer_id, vin), actions, VehicleItem.pk.exists())
 
 
-def advance_odometer(vin: str, km: int, read_at: datetime) -> bool:
+def mark_transferred(tenure: Tenure, vin: str, at: datetime) -> bool:
+    """The dealer's delivery `tenure` was superseded by another dealer's at `at`: its view ends there."""
+    bind()
+    return _conditional_update(
+        _vehicle_item(tenure.dealer_id, vin),
+        [VehicleItem.transferred_at.set(at)],
+        VehicleItem.delivered_at == tenure.delivered_at,
+    )
+
+
+def advance_odometer(dealer_id: str, vin: str, km: int, read_at: datetime) -> bool:
     """Move the vehicle's odometer forward to a newer, not lower reading; never back. True when it moved."""
     bind()
     never_read = VehicleItem.odometer_read_at.does_not_exist()
-    try:
-        VehicleItem(vehicle_pk(vin), "VEHICLE").update(
-            actions=[VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)],
-            # Newer in time and not lower in km: two readings checked before either was applied
-            # (and processed in either order) can never move the odometer back.
-            condition=VehicleItem.pk.exists()
-            & (never_read | ((VehicleItem.odometer_read_at < read_at) & (VehicleItem.odometer_km <= km))),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _conditional_update(
+        _vehicle_item(dealer_id, vin),
+        [VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)],
+        # Newer in time and not lower in km: two readings checked before either was applied
+        # (and processed in either order) can never move the odometer back.
+        VehicleItem.pk.exists()
+        & (never_read | ((VehicleItem.odometer_read_at < read_at) & (VehicleItem.odometer_km <= km))),
+    )
 
 
-def put_odometer(vin: str, km: int, read_at: datetime, source: str, applied: bool) -> None:
+def put_odometer(dealer_id: str, vin: str, km: int, read_at: datetime, source: str, applied: bool) -> None:
     bind()
     OdometerItem(
-        vehicle_pk(vin),
+        vehicle_pk(dealer_id, vin),
         f"ODO#{clock.iso(read_at)}#{source}",
         odometer_km=km,
         read_at=read_at,
@@ -173,11 +356,11 @@ def put_odometer(vin: str, km: int, read_at: datetime, source: str, applied: boo
 
 
 def put_service(
-    vin: str, dealer_id: str, order_id: str, kind: str, km: int, completed_at: datetime, items: list[str]
+    dealer_id: str, vin: str, order_id: str, kind: str, km: int, completed_at: datetime, items: list[str]
 ) -> None:
     bind()
     ServiceItem(
-        vehicle_pk(vin),
+        vehicle_pk(dealer_id, vin),
         f"SVC#{clock.iso(completed_at)}#{order_id}",
         repair_order_id=order_id,
         kind=kind,
@@ -186,6 +369,49 @@ def put_service(
         items=items,
         dealer_id=dealer_id,
     ).save()
+
+
+def put_task_ref(dealer_id: str, vin: str, task_id: str, delivered_at: datetime) -> None:
+    bind()
+    TaskRefItem(
+        vehicle_pk(dealer_id, vin), f"TASKREF#{task_id}", task_id=task_id, delivered_at=delivered_at
+    ).save()
+
+
+def task_ids(tenure: Tenure, vin: str) -> list[str]:
+    """The dealer's tasks about the vehicle that belong to the delivery `tenure`."""
+    bind()
+    return [
+        ref.task_id
+        for ref in TaskRefItem.query(
+            vehicle_pk(tenure.dealer_id, vin), TaskRefItem.sk.startswith("TASKREF#"), consistent_read=True
+        )
+        if isinstance(ref, TaskRefItem) and ref.delivered_at == tenure.delivered_at
+    ]
+
+
+def put_wait(dealer_id: str, vin: str, partner_id: str, webhook_id: str) -> None:
+    bind()
+    WaitItem(
+        vehicle_pk(dealer_id, vin), f"WAIT#{webhook_id}", partner_id=partner_id, webhook_id=webhook_id
+    ).save()
+
+
+def waiting(dealer_id: str, vin: str) -> list[tuple[str, str]]:
+    """(partner id, webhook id) of the dealer's events waiting for its delivery of `vin`."""
+    bind()
+    return [
+        (w.partner_id, w.webhook_id)
+        for w in WaitItem.query(
+            vehicle_pk(dealer_id, vin), WaitItem.sk.startswith("WAIT#"), consistent_read=True
+        )
+        if isinstance(w, WaitItem)
+    ]
+
+
+def delete_wait(dealer_id: str, vin: str, webhook_id: str) -> None:
+    bind()
+    WaitItem(vehicle_pk(dealer_id, vin), f"WAIT#{webhook_id}").delete()
 
 
 def put_timeline(
@@ -210,7 +436,27 @@ def put_timeline(
     ).save()
 
 
-def vehicle_partition(vin: str) -> list[Item]:
-    """Everything stored under a vehicle (profile, readings, services, timeline) in one query."""
+@dataclass
+class VehicleRecords:
+    """Everything one dealer holds about one vehicle, in sort order (readings and services by time)."""
+
+    vehicle: VehicleItem | None = None
+    readings: list[OdometerItem] = field(default_factory=list)
+    services: list[ServiceItem] = field(default_factory=list)
+    timeline: list[TimelineItem] = field(default_factory=list)
+
+
+def vehicle_records(dealer_id: str, vin: str) -> VehicleRecords:
+    """The dealer's vehicle partition (profile, readings, services, timeline) in one query."""
     bind()
-    return list(Item.query(vehicle_pk(vin), consistent_read=True))
+    out = VehicleRecords()
+    for item in Item.query(vehicle_pk(dealer_id, vin), consistent_read=True):
+        if isinstance(item, VehicleItem):
+            out.vehicle = item
+        elif isinstance(item, OdometerItem):
+            out.readings.append(item)
+        elif isinstance(item, ServiceItem):
+            out.services.append(item)
+        elif isinstance(item, TimelineItem):
+            out.timeline.append(item)
+    return out

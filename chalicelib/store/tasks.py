@@ -47,6 +47,7 @@ class Task:
     status: str
     created_at: datetime
     closed_at: datetime | None
+    closed_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Task:
             "created_at": clock.iso(self.created_at),
             "ref": self.ref,
             "closed_at": clock.iso(self.closed_at) if self.closed_at else None,
+            "closed_reason": self.closed_reason,
         }
 
 
@@ -76,6 +78,7 @@ def _to_task(item: TaskItem) -> Task:
         item.status,
         item.created_at,
         item.closed_at,
+        item.closed_reason,
     )
 
 
@@ -87,9 +90,18 @@ def _due_keys(task_id: str, due_at: datetime) -> tuple[str, str]:
     return f"DUE#{_shard(task_id)}", f"{clock.iso(due_at)}#{task_id}"
 
 
-def create(dealer_id: str, task: NewTask, now: datetime) -> bool:
-    """Open a task unless it already exists (in any state). True when this call created it."""
+def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime | None = None) -> bool:
+    """Open a task unless it already exists (in any state). True when this call created it.
+
+    A task about a vehicle is also noted under the dealer's vehicle, with the delivery it
+    belongs to (`delivered_at`), so that a transfer finds the tasks it supersedes; the note is
+    written first, so a task never exists without it.
+    """
     bind()
+    if task.vin and delivered_at is not None:
+        from chalicelib.store import records
+
+        records.put_task_ref(dealer_id, task.vin, task.task_id, delivered_at)
     pk, sk = _key(dealer_id, task.task_id)
     gpk, gsk = _due_keys(task.task_id, task.due_at)
     item = TaskItem(
@@ -125,15 +137,20 @@ def get(dealer_id: str, task_id: str) -> Task | None:
         return None
 
 
-def close(dealer_id: str, task_id: str, now: datetime, by: str) -> Task | None:
-    """Mark a task done (from open or overdue). None when it does not exist or was already done.
+def close(
+    dealer_id: str, task_id: str, now: datetime, by: str, status: str = "done", reason: str | None = None
+) -> Task | None:
+    """End a task (from open or overdue) as `done`, or `cancelled` with a `reason`. None when it
+    does not exist or has already ended.
 
     An open task leaves the due queue. An overdue one keeps its place in the breach queue: if its
     breach is not announced yet, the sweep still announces it (the deadline was missed).
     """
     bind()
     pk, sk = _key(dealer_id, task_id)
-    done: list[Any] = [TaskItem.status.set("done"), TaskItem.closed_at.set(now), TaskItem.closed_by.set(by)]
+    done: list[Any] = [TaskItem.status.set(status), TaskItem.closed_at.set(now), TaskItem.closed_by.set(by)]
+    if reason is not None:
+        done.append(TaskItem.closed_reason.set(reason))
     attempts: list[tuple[list[Any], Condition]] = [
         ([*done, TaskItem.gsi1pk.remove(), TaskItem.gsi1sk.remove()], TaskItem.status == "open"),
         (done, TaskItem.status == "overdue"),
@@ -284,3 +301,8 @@ def as_task(dealer_id: str, task: NewTask, now: datetime) -> Task:
         now,
         None,
     )
+
+
+def cancel(dealer_id: str, task_id: str, now: datetime, reason: str) -> Task | None:
+    """End an open or overdue task without doing it (its cause is gone: `superseded`)."""
+    return close(dealer_id, task_id, now, "clm", status="cancelled", reason=reason)

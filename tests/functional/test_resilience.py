@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import Harness, example
 from tests.functional.test_lifecycle import body_of, subscribe
+
+# Business time for sweeps that test housekeeping only: before any deadline of the example delivery.
+DELIVERED_AT = datetime.fromisoformat(example("vehicle.delivered")["data"]["delivered_at"])
 
 
 def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
@@ -25,14 +28,14 @@ def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
     assert (item.partner_id, item.webhook_id, item.status, item.body) == (
         "dealer-a",
         "msg_raw",
-        "accepted",
+        "pending",
         '{"a": 1}',
     )
     assert item.received_at == clock.now()
     assert item.expires_at is None  # an event not yet applied never expires
-    inbox.mark_processed(item, clock.now())
+    inbox.mark_applied(ref, clock.now())
     processed = inbox.load(ref)
-    assert processed is not None and processed.status == "processed"
+    assert processed is not None and processed.status == "applied"
     assert processed.expires_at is not None and processed.expires_at >= clock.now() + timedelta(days=7)
 
 
@@ -43,7 +46,7 @@ def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
     from chalicelib.store import inbox
 
     staff = subscribe("staff_tasks")
-    original = inbox.mark_processed
+    original = inbox.mark_applied
     calls = {"n": 0}
 
     def crash_once(*args: Any, **kwargs: Any) -> None:
@@ -52,7 +55,7 @@ def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
             raise ConnectionError("Lambda died here")
         original(*args, **kwargs)
 
-    monkeypatch.setattr(inbox, "mark_processed", crash_once)
+    monkeypatch.setattr(inbox, "mark_applied", crash_once)
     monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
     assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
     harness.drain()  # stream run crashes, the retry from SQS completes the event
@@ -74,12 +77,14 @@ def test_a_lost_stream_record_is_redriven_by_the_sweep(harness: Harness) -> None
     harness.drain()
     harness.stream.handler = real_handler
     assert body_of(harness.get("/dealers/dealer-a/tasks"))["items"] == []
-    assert sweep(clock.now() + timedelta(seconds=30)).inbox_redriven == 0  # too early to call it lost
-    report = sweep(clock.now() + timedelta(minutes=2))
+    too_early = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(seconds=30))
+    assert too_early.inbox_redriven == 0  # too early to call it lost
+    report = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=2))
     assert report.inbox_redriven == 1
     harness.drain()
     assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
-    assert sweep(clock.now() + timedelta(minutes=3)).outbox_redriven == 0  # the stream delivered them
+    later = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=3))
+    assert later.outbox_redriven == 0  # the stream delivered them
 
 
 def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None:
@@ -98,10 +103,10 @@ def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None
     harness.drain()
     harness.stream.handler = real_handler
     assert staff() == []
-    assert sweep(clock.now() + timedelta(minutes=2)).outbox_redriven == 3
+    assert sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=2)).outbox_redriven == 3
     harness.drain()
     assert len(staff()) == 3
-    assert sweep(clock.now() + timedelta(minutes=3)).outbox_redriven == 0
+    assert sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=3)).outbox_redriven == 0
 
 
 def test_failing_delivery_ends_in_the_dlq_and_replays(

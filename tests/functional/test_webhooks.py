@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Harness, example
-from tests.support import dumps, signed_headers
+from tests.support import content_types, dumps, signed_headers
 
 PROBLEM = "application/problem+json"
 
@@ -21,7 +21,7 @@ def body_of(response: Any) -> dict[str, Any]:
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.body
-    assert response.headers["content-type"] == PROBLEM
+    assert content_types(response) == [PROBLEM]
     problem = body_of(response)
     assert problem["status"] == status
     assert {"type", "title", "status", "detail"} <= set(problem)
