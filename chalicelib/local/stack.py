@@ -235,12 +235,14 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     """Chalice's local HTTP server, answering as the deployed API Gateway does (infra/ sets the same).
 
     An unknown route gets a 404 problem: Chalice's local gateway answers it, like API Gateway's
-    default, with a 403 that repeats the caller's Authorization header. The listen backlog
-    takes bursts of concurrent senders (socketserver's default of 5 resets connections).
+    default, with a 403 that repeats the caller's Authorization header. The access log cuts what
+    callers sent (a path can carry a 60 KB partner id). The listen backlog takes bursts of
+    concurrent senders (socketserver's default of 5 resets connections).
     """
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, ThreadedHTTPServer
 
     from chalicelib.inbound.problems import CONTENT_TYPE, not_found
+    from chalicelib.observability import cut
 
     class Handler(ChaliceRequestHandler):
         def _send_error_response(self, error: Any) -> None:
@@ -249,6 +251,9 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
                 self._send_http_response(404, {"Content-Type": CONTENT_TYPE}, body)
                 return
             super()._send_error_response(error)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            super().log_message(format, *(cut(a) if isinstance(a, str) else a for a in args))
 
     class Server(ThreadedHTTPServer):
         request_queue_size = 128

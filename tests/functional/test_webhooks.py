@@ -197,3 +197,114 @@ def test_rotated_secret_works_at_once_and_old_one_for_24_hours(harness: Harness,
     partners.forget()
     assert_problem(harness.post("dealer-a", example("odometer.reported"), secret=old), 401)
     assert harness.post("dealer-a", example("odometer.reported"), secret=new).status_code == 202
+
+
+# --- inputs a hostile or broken sender may try (issue: ownership and outcomes) --------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("data.delivered_at", "0001-01-01T00:00:00+08:00"),
+        ("data.delivered_at", "9999-12-31T23:59:59+08:00"),
+        ("data.delivered_at", "1999-12-31T23:59:59+00:00"),
+        ("data.delivered_at", "2026-11-20T02:10:01+00:00"),  # NOW + 5 min 1 s
+        ("timestamp", "2026-11-20T02:10:01+00:00"),
+    ],
+)
+def test_event_times_out_of_bounds_are_422_at_once(harness: Harness, where: str, value: str) -> None:
+    payload = example("vehicle.delivered")
+    if where == "timestamp":
+        payload["timestamp"] = value
+    else:
+        payload["data"]["delivered_at"] = value
+    problem = assert_problem(harness.post("dealer-a", payload), 422)
+    assert [e["field"] for e in problem["errors"]] == [where]
+
+
+def test_five_minutes_ahead_is_still_accepted(harness: Harness) -> None:
+    payload = example("vehicle.delivered")
+    payload["data"]["delivered_at"] = "2026-11-20T02:10:00+00:00"
+    assert harness.post("dealer-a", payload).status_code == 202
+    harness.drain()
+    assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "status"),
+    [
+        ("application/json; charset=latin-1", None, 415),
+        ("application/json; charset=iso-8859-1", None, 415),
+        ('application/json; charset="UTF-8"', None, 202),
+        ("application/json;charset=utf-8;version=1", None, 202),
+        ("application/json", "gzip", 415),
+        ("application/json", "identity", 415),
+    ],
+)
+def test_charsets_and_encodings(
+    harness: Harness, content_type: str, encoding: str | None, status: int
+) -> None:
+    import gzip
+
+    body = dumps(example("vehicle.delivered"))
+    if encoding == "gzip":
+        body = gzip.compress(body)
+    headers = {"content-encoding": encoding} if encoding else {}
+    response = harness.post("dealer-a", None, body=body, content_type=content_type, headers=headers)
+    assert response.status_code == status, response.body
+    if status == 415:
+        assert_problem(response, 415)
+
+
+def test_a_partner_tried_before_it_existed_works_right_after_it_is_added(harness: Harness) -> None:
+    from chalicelib.inbound import partners, signatures
+
+    secret = signatures.new_secret()
+    key = partners.new_api_key()
+    early = harness.post("dealer-late", example("odometer.reported"), secret=secret)
+    assert_problem(early, 401)
+    early_read = harness.client.http.get(
+        "/dealers/dealer-late/tasks", headers={"authorization": f"Bearer {key}"}
+    )
+    assert early_read.status_code == 401
+    partners.add("dealer-late", "dealer", webhook_secret=secret, api_key=key)  # as `clm partner add` does
+    assert harness.post("dealer-late", example("odometer.reported"), secret=secret).status_code == 202
+    read = harness.client.http.get("/dealers/dealer-late/tasks", headers={"authorization": f"Bearer {key}"})
+    assert read.status_code == 200
+
+
+def test_a_rotated_secret_works_even_right_after_the_old_one_was_used(harness: Harness) -> None:
+    from chalicelib.inbound import partners
+
+    assert harness.post("dealer-a", example("odometer.reported")).status_code == 202  # partner now cached
+    cached = partners._cache["dealer-a"]
+    new = partners.rotate_secret("dealer-a")
+    partners._cache["dealer-a"] = cached  # a warm Lambda still holds the old secrets (the CLI ran elsewhere)
+    assert harness.post("dealer-a", example("odometer.reported"), secret=new).status_code == 202
+
+
+def test_unauthenticated_identifiers_are_logged_cut_short(harness: Harness) -> None:
+    import io
+
+    from chalicelib.observability import logger
+
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        long_partner = "p" * 60_000
+        long_id = "w" * 60_000
+        harness.post(long_partner, example("odometer.reported"))
+        harness.post(
+            "dealer-a", example("odometer.reported"), msg_id=long_id, headers={"webhook-signature": "v1,AA=="}
+        )
+    finally:
+        logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    rejected = [line for line in logged if line.get("message") == "webhook rejected"]
+    assert len(rejected) == 2
+    assert all(
+        len(line.get("partner_id") or "") <= 65 and len(line.get("webhook_id") or "") <= 65
+        for line in rejected
+    )
+    assert rejected[0]["partner_id"].startswith("p" * 64)
+    assert "p" * 100 not in stream.getvalue() and "w" * 100 not in stream.getvalue()

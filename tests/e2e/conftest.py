@@ -1,0 +1,208 @@
+"""The local stack as a client meets it: one `clm local` process on free ports, real HTTP, real CLI.
+
+The stack runs once per test session (starting it costs seconds); tests keep out of each other's
+way by using VINs and partners of their own. Its automatic sweep is switched off
+(`CLM_SWEEP_SECONDS`), so only the tests' own `clm sweep` moves tasks.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import signed_headers
+
+ROOT = Path(__file__).resolve().parents[2]
+VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def new_vin(prefix: str = "LTEST") -> str:
+    """A VIN nobody else in the session uses."""
+    return prefix + "".join(secrets.choice(VIN_ALPHABET) for _ in range(17 - len(prefix)))
+
+
+@dataclass
+class Answer:
+    """An HTTP answer as it came off the wire: status, raw header lines, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    api_port: int
+    aws_port: int
+    workdir: Path
+    env: dict[str, str]
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def credentials(self) -> dict[str, dict[str, str]]:
+        loaded: dict[str, dict[str, str]] = json.loads(
+            (self.workdir / ".clm" / "local-credentials.json").read_text()
+        )
+        return loaded
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "chalicelib.cli", *args],
+            cwd=self.workdir,
+            env={**self.env, "CLM_AWS_ENDPOINT": f"http://127.0.0.1:{self.aws_port}"},
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        """One request over a fresh connection; the answer's header lines exactly as sent."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Answer(response.status, list(response.getheaders()), response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, api_key: str) -> Answer:
+        return self.request("GET", path, headers={"Authorization": f"Bearer {api_key}"})
+
+    def post_event(
+        self,
+        partner_id: str,
+        payload: Any,
+        *,
+        secret: str | None = None,
+        webhook_id: str | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        raw = body if body is not None else json.dumps(payload, ensure_ascii=False).encode()
+        key = secret or self.credentials[partner_id]["webhook_secret"]
+        msg_id = webhook_id or f"msg_{secrets.token_hex(8)}"
+        sent = signed_headers(key, raw, msg_id, int(time.time()), content_type)
+        sent.update(headers or {})
+        return self.request("POST", f"/webhooks/{partner_id}", body=raw, headers=sent)
+
+    def add_partner(self, partner_id: str, kind: str = "dealer") -> dict[str, str]:
+        added: dict[str, str] = json.loads(self.cli("partner", "add", partner_id, "--kind", kind).stdout)
+        return added
+
+    def wait_for(self, probe: Any, timeout: float = 2.0, what: str = "the stack") -> Any:
+        """Poll `probe()` until it returns something truthy, within `timeout` seconds of now."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = probe()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not happen within {timeout} s")
+            time.sleep(0.05)
+
+    def outcome(self, partner_id: str, webhook_id: str, api_key: str) -> Answer:
+        return self.get(f"/partners/{partner_id}/events/{webhook_id}", api_key)
+
+    def settled_outcome(self, partner_id: str, webhook_id: str, api_key: str) -> dict[str, Any]:
+        """The event's outcome once processing has decided (or parked) it."""
+
+        def decided() -> dict[str, Any] | None:
+            found: dict[str, Any] = self.outcome(partner_id, webhook_id, api_key).json()
+            if found["outcome"] != "pending" or found["reason"] == "awaiting_delivery":
+                return found
+            return None
+
+        result: dict[str, Any] = self.wait_for(decided, what=f"an outcome for {webhook_id}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    aws_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CLM_AWS_PORT": str(aws_port),
+        "CLM_API_PORT": str(api_port),
+        "CLM_SWEEP_SECONDS": "86400",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "CLM_STAGE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.cli", "local"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = RunningStack(process, api_port, aws_port, workdir, env)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    for line in process.stdout:
+        running.output.append(line)
+        if "CLM ready" in line:
+            break
+        assert time.monotonic() < deadline, "no 'CLM ready' within 60 s"
+    else:
+        pytest.fail("the stack exited before it was ready:\n" + "".join(running.output))
+    # Keep reading its output (logs, EMF metrics) so a full pipe never blocks it.
+    reader = threading.Thread(target=lambda: running.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        reader.join(timeout=5)
+    out = "".join(running.output)
+    assert process.returncode == 0, out[-5000:]
+    assert "CLM stopped" in out
