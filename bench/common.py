@@ -33,6 +33,17 @@ def delivered_body(n: int) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode()
 
 
+def reading_body(n: int, km: int, day: int) -> bytes:
+    """An odometer reading for the vehicle of `delivered_body(n)`, `day` days after its delivery."""
+    from datetime import datetime, timedelta
+
+    event: dict[str, Any] = json.loads((ROOT / "examples" / "events" / "odometer.reported.json").read_text())
+    delivered = json.loads(DELIVERED.read_text())["data"]["delivered_at"]
+    read_at = datetime.fromisoformat(delivered) + timedelta(days=day + 1)
+    event["data"].update(vin=f"LSVAU2180N{n:07d}", odometer_km=km, read_at=read_at.isoformat())
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
 def signed(secret: str, body: bytes, msg_id: str, timestamp: int) -> dict[str, str]:
     from chalicelib.inbound import signatures
 
