@@ -9,6 +9,17 @@ from chalicelib.store.outbox import Message
 from chalicelib.store.records import Tenure
 
 
+def _to_ops(outbox_id: str, body: dict[str, str], kind: str, dealer_id: str, source: str) -> Message:
+    return Message(
+        outbox_id,
+        "topic",
+        "ops",
+        json.dumps(body, ensure_ascii=False),
+        {"kind": kind, "dealer_id": dealer_id},
+        source=source,
+    )
+
+
 def vehicle_transferred(vin: str, previous: Tenure, tenure: Tenure, webhook_id: str) -> Message:
     """A later delivery by another dealer took the vehicle over (a resale); earlier tasks are cancelled."""
     body = {
@@ -20,14 +31,8 @@ def vehicle_transferred(vin: str, previous: Tenure, tenure: Tenure, webhook_id: 
         "to_delivered_at": clock.iso(tenure.delivered_at),
         "webhook_id": webhook_id,
     }
-    return Message(
-        f"vehicle-transferred#{vin}#{clock.iso(tenure.delivered_at)}",
-        "topic",
-        "ops",
-        json.dumps(body, ensure_ascii=False),
-        {"kind": "vehicle_transfer", "dealer_id": tenure.dealer_id},
-        source=webhook_id,
-    )
+    outbox_id = f"vehicle-transferred#{vin}#{clock.iso(tenure.delivered_at)}"
+    return _to_ops(outbox_id, body, "vehicle_transfer", tenure.dealer_id, webhook_id)
 
 
 def delivery_conflict(vin: str, current: Tenure, attempted: Tenure, webhook_id: str) -> Message:
@@ -41,11 +46,5 @@ def delivery_conflict(vin: str, current: Tenure, attempted: Tenure, webhook_id: 
         "delivered_at": clock.iso(attempted.delivered_at),
         "webhook_id": webhook_id,
     }
-    return Message(
-        f"delivery-conflict#{attempted.dealer_id}#{webhook_id}",
-        "topic",
-        "ops",
-        json.dumps(body, ensure_ascii=False),
-        {"kind": "delivery_conflict", "dealer_id": attempted.dealer_id},
-        source=webhook_id,
-    )
+    outbox_id = f"delivery-conflict#{attempted.dealer_id}#{webhook_id}"
+    return _to_ops(outbox_id, body, "delivery_conflict", attempted.dealer_id, webhook_id)

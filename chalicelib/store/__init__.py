@@ -34,6 +34,22 @@ def bind() -> None:
     _bound_to = target
 
 
+def conditional_update(item: Any, actions: list[Any], condition: Any) -> bool:
+    """Apply an update under `condition`; False (not an error) when the condition does not hold.
+
+    On success `item` holds the item as it now is (PynamoDB reads back ALL_NEW).
+    """
+    from pynamodb.exceptions import UpdateError
+
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def unbind() -> None:
     global _bound_to
     _bound_to = None

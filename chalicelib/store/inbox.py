@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import aws, clock
 from chalicelib.settings import get_settings
-from chalicelib.store import bind
+from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import InboxItem
 
 DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contract says >= 7
@@ -114,13 +113,7 @@ def _update(ref: InboxRef, actions: list[Any], condition: Condition) -> InboxIte
     """Update the item under `condition`; the item as it now is, or None when the condition failed."""
     bind()
     item = InboxItem(*ref.key)
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return None
-        raise
-    return item
+    return item if conditional_update(item, actions, condition) else None
 
 
 def _final(status: str, now: datetime) -> list[Any]:

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
-from chalicelib.store import bind
+from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import (
     CustomerItem,
     Item,
@@ -36,17 +35,6 @@ OWNER_SK = "OWNER"
 def _set_or_remove(attribute: Any, value: Any) -> Any:
     """An update action that stores `value`, or drops the attribute when it is None."""
     return attribute.remove() if value is None else attribute.set(value)
-
-
-def _conditional_update(item: Item, actions: list[Any], condition: Condition | None) -> bool:
-    """Apply an update; False (instead of an error) when its condition does not hold."""
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
 
 
 def customer_pk(dealer_id: str, customer_id: str) -> str:
@@ -163,7 +151,7 @@ def claim_owner(vin: str, tenure: Tenure, expected: Owner | None, previous: Tenu
     if expected is not None and expected.dealer_id != tenure.dealer_id:
         actions += [VehicleOwnerItem.accepted_km.remove(), VehicleOwnerItem.accepted_read_at.remove()]
     condition = VehicleOwnerItem.pk.does_not_exist() if expected is None else _is(expected)
-    return _conditional_update(_owner_item(vin), actions, condition)
+    return conditional_update(_owner_item(vin), actions, condition)
 
 
 def reserve_reading(owner: Owner, km: int, read_at: datetime) -> bool:
@@ -175,7 +163,7 @@ def reserve_reading(owner: Owner, km: int, read_at: datetime) -> bool:
         unchanged = (VehicleOwnerItem.accepted_read_at == owner.accepted_read_at) & (
             VehicleOwnerItem.accepted_km == owner.accepted_km
         )
-    return _conditional_update(
+    return conditional_update(
         _owner_item(owner.vin),
         [VehicleOwnerItem.accepted_km.set(km), VehicleOwnerItem.accepted_read_at.set(read_at)],
         _is(owner) & unchanged,
@@ -186,7 +174,7 @@ def release_reading(owner: Owner, km: int, read_at: datetime) -> bool:
     """Undo `reserve_reading` (the event was not accepted after all), unless a later one moved it on."""
     bind()
     ours = (VehicleOwnerItem.accepted_read_at == read_at) & (VehicleOwnerItem.accepted_km == km)
-    return _conditional_update(
+    return conditional_update(
         _owner_item(owner.vin),
         [
             _set_or_remove(VehicleOwnerItem.accepted_km, owner.accepted_km),
@@ -294,14 +282,14 @@ def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any]) -> bool:
     ]
     item = _vehicle_item(dealer_id, vin)
     same = VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at)
-    if _conditional_update(item, common, same):
+    if conditional_update(item, common, same):
         return True
     fresh_start = [
         VehicleItem.handover.remove(),
         VehicleItem.handover_confirmation.remove(),
         VehicleItem.delivery_feedback.remove(),
     ]
-    return _conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at)
+    return conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at)
 
 
 def get_vehicle(dealer_id: str, vin: str) -> VehicleItem | None:
@@ -316,13 +304,13 @@ def set_vehicle_fields(dealer_id: str, vin: str, **values: Any) -> bool:
     """Set JSON fields (handover, confirmation, feedback, last_service, insurance) on a known vehicle."""
     bind()
     actions = [getattr(VehicleItem, name).set(value) for name, value in values.items()]
-    return _conditional_update(_vehicle_item(dealer_id, vin), actions, VehicleItem.pk.exists())
+    return conditional_update(_vehicle_item(dealer_id, vin), actions, VehicleItem.pk.exists())
 
 
 def mark_transferred(tenure: Tenure, vin: str, at: datetime) -> bool:
     """The dealer's delivery `tenure` was superseded by another dealer's at `at`: its view ends there."""
     bind()
-    return _conditional_update(
+    return conditional_update(
         _vehicle_item(tenure.dealer_id, vin),
         [VehicleItem.transferred_at.set(at)],
         VehicleItem.delivered_at == tenure.delivered_at,
@@ -333,7 +321,7 @@ def advance_odometer(dealer_id: str, vin: str, km: int, read_at: datetime) -> bo
     """Move the vehicle's odometer forward to a newer, not lower reading; never back. True when it moved."""
     bind()
     never_read = VehicleItem.odometer_read_at.does_not_exist()
-    return _conditional_update(
+    return conditional_update(
         _vehicle_item(dealer_id, vin),
         [VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)],
         # Newer in time and not lower in km: two readings checked before either was applied

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
 from chalicelib.domain.tasks import NewTask
-from chalicelib.store import bind
+from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import Item, TaskItem
 
 
@@ -157,13 +157,8 @@ def close(
     ]
     for actions, condition in attempts:
         item = TaskItem(pk, sk)
-        try:
-            item.update(actions=actions, condition=condition)  # returns ALL_NEW into `item`
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            continue
-        return _to_task(item)
+        if conditional_update(item, actions, condition):
+            return _to_task(item)
     return None
 
 
@@ -176,20 +171,11 @@ def claim_overdue(dealer_id: str, task_id: str, now: datetime) -> bool:
     bind()
     pk, sk = _key(dealer_id, task_id)
     shard = _shard(task_id)
-    try:
-        TaskItem(pk, sk).update(
-            actions=[
-                TaskItem.status.set("overdue"),
-                TaskItem.breached.set(True),
-                TaskItem.gsi1pk.set(f"BREACH#{shard}"),
-            ],
-            condition=(TaskItem.status == "open") & (TaskItem.due_at <= now),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return conditional_update(
+        TaskItem(pk, sk),
+        [TaskItem.status.set("overdue"), TaskItem.breached.set(True), TaskItem.gsi1pk.set(f"BREACH#{shard}")],
+        (TaskItem.status == "open") & (TaskItem.due_at <= now),
+    )
 
 
 def breached_unannounced(limit: int = 500) -> list[Task]:
