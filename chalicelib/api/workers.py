@@ -29,7 +29,7 @@ def on_table_change(event: Any) -> None:
         if ref is None:
             continue
         try:
-            work.handle(ref, workers.lambda_context)
+            work.handle(ref, event.context)
         except Exception as exc:
             logger.warning(
                 "work failed; queued for retry", extra={"kind": ref["kind"], "error": repr(exc)[:300]}
@@ -49,7 +49,7 @@ def on_work(event: Any) -> None:
         ref = json.loads(record.body)
         receives = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
-            work.handle(ref, workers.lambda_context)
+            work.handle(ref, event.context)
         except Exception as exc:
             # The queue moves a message to the DLQ after its last receive: the event's sender sees it.
             work.note_failure(ref, exc, last_attempt=receives >= WORK_MAX_RECEIVES)

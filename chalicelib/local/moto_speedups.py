@@ -10,10 +10,15 @@ applies every condition, sort, filter, limit and page exactly as before.
 
 Installed by the local stack only; `tests/functional/test_moto_speedups.py` checks that the
 answers are identical with and without it.
+
+`atomic_dynamodb` makes each DynamoDB request atomic on moto, as each is on DynamoDB: moto has
+no locks, so two threads' conditional writes to one item could both pass their condition (two
+"first" copies of one webhook accepted). The local stack and the tests both install it.
 """
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -94,3 +99,22 @@ def uninstall() -> None:
     if getattr(Table, "_clm_fast_queries", False):
         Table.query, Table.all_items = Table._clm_originals  # type: ignore[attr-defined,method-assign]
         Table._clm_fast_queries = False  # type: ignore[attr-defined]
+
+
+_dynamodb_lock = threading.RLock()
+
+
+def atomic_dynamodb() -> None:
+    """One DynamoDB request at a time on moto (in-process mock or server): conditions hold."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_clm_atomic", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _dynamodb_lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    DynamoHandler._clm_atomic = True  # type: ignore[attr-defined]

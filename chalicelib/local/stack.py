@@ -286,6 +286,7 @@ class LocalStack:
         from chalicelib.local import moto_speedups
 
         moto_speedups.install()
+        moto_speedups.atomic_dynamodb()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         from chalicelib.local.provision import provision

@@ -46,5 +46,6 @@ def delivery_conflict(vin: str, current: Tenure, attempted: Tenure, webhook_id: 
         "delivered_at": clock.iso(attempted.delivered_at),
         "webhook_id": webhook_id,
     }
-    outbox_id = f"delivery-conflict#{attempted.dealer_id}#{webhook_id}"
+    # Once per conflicting delivery, however many times (and under whichever ids) it is sent.
+    outbox_id = f"delivery-conflict#{vin}#{attempted.dealer_id}#{clock.iso(attempted.delivered_at)}"
     return _to_ops(outbox_id, body, "delivery_conflict", attempted.dealer_id, webhook_id)

@@ -39,35 +39,30 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Claimed:
-    """This delivery is (now) the current one; `previous` is the delivery it superseded, if any."""
-
-    previous: Tenure | None
+    """This delivery is (now) the vehicle's current one."""
 
 
 @dataclass(frozen=True)
-class AlreadySuperseded:
-    """This delivery was applied, then superseded by a later one (a retry after a crash)."""
+class Superseded:
+    """This delivery was once the current one and a later one has taken over (a retry after a
+    crash, or two deliveries applied at once): it is recorded as history, opens no tasks."""
 
 
-def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed | Ignored | AlreadySuperseded:
+def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed | Superseded | Ignored:
     """Settle who owns `vin` once this delivery is applied (optimistic on the ownership item)."""
     for _ in range(MAX_CLAIMS):
         owner = records.get_owner(vin)
-        if owner is None:
-            if records.claim_owner(vin, tenure, None, None):
-                return Claimed(None)
-            continue
-        if owner.tenure == tenure:
-            return Claimed(owner.previous)  # a replay: finish what the first run started
-        if owner.previous == tenure:
-            return AlreadySuperseded()
-        if tenure.delivered_at <= owner.delivered_at:
+        if owner is not None and owner.tenure == tenure:
+            return Claimed()  # a replay: finish what the first run started
+        if owner is not None and owner.claimed(tenure):
+            return Superseded()
+        if owner is not None and tenure.delivered_at <= owner.delivered_at:
             if owner.dealer_id == tenure.dealer_id:
                 return Ignored(STALE_DELIVERY)
             outbox.put(ops.delivery_conflict(vin, owner.tenure, tenure, webhook_id), now)
             return Ignored(DELIVERY_CONFLICT)
-        if records.claim_owner(vin, tenure, owner, owner.tenure):
-            return Claimed(owner.tenure)
+        if records.claim_owner(vin, tenure, owner):
+            return Claimed()
     raise RuntimeError(f"the ownership of {vin} kept changing")
 
 
@@ -78,25 +73,56 @@ def _open_tasks(dealer_id: str, tenure: Tenure, new_tasks: list[task_rules.NewTa
         outbox.put(staff.task_created(tasks.as_task(dealer_id, new, now)), now)
 
 
-def _supersede(vin: str, previous: Tenure, tenure: Tenure, webhook_id: str, now: datetime) -> None:
-    """End the superseded delivery: its open tasks are cancelled; another dealer's view ends there."""
-    for task_id in records.task_ids(previous, vin):
-        tasks.cancel(previous.dealer_id, task_id, now, SUPERSEDED)
-    if previous.dealer_id == tenure.dealer_id:
-        return
-    records.mark_transferred(previous, vin, tenure.delivered_at)
-    entry_id = f"transfer-{tenure.delivered_at.timestamp():.0f}"
-    for tenure_side, direction in ((previous, "out"), (tenure, "in")):
+def _end(vin: str, ended: Tenure, successor: Tenure, webhook_id: str, now: datetime) -> None:
+    """`successor` (another dealer's delivery) took the car over from `ended`: a transfer.
+
+    The ended delivery's open tasks are cancelled and its vehicle view ends at the transfer; both
+    timelines show it; ops are told. Idempotent: every write is conditional or keyed by the transfer.
+    """
+    for task_id in records.task_ids(ended, vin):
+        tasks.cancel(ended.dealer_id, task_id, now, SUPERSEDED)
+    records.mark_transferred(ended, vin, successor.delivered_at)
+    entry_id = f"transfer-{successor.delivered_at.timestamp():.0f}"
+    for side, direction in ((ended, "out"), (successor, "in")):
         records.put_timeline(
-            records.vehicle_pk(tenure_side.dealer_id, vin),
-            tenure.delivered_at,
+            records.vehicle_pk(side.dealer_id, vin),
+            successor.delivered_at,
             entry_id,
             "vehicle.transferred",
             SYSTEM,
-            tenure_side.dealer_id,
-            {"vin": vin, "direction": direction, "transferred_at": clock.iso(tenure.delivered_at)},
+            side.dealer_id,
+            {"vin": vin, "direction": direction, "transferred_at": clock.iso(successor.delivered_at)},
         )
-    outbox.put(ops.vehicle_transferred(vin, previous, tenure, webhook_id), now)
+    outbox.put(ops.vehicle_transferred(vin, ended, successor, webhook_id), now)
+
+
+def settle(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> None:
+    """Bring every delivery of `vin` in line with who owns it now, after this one's own writes.
+
+    The current delivery ends every earlier one not yet ended (and the same dealer's earlier
+    tasks); a superseded one ends itself. Run last, by every delivery, this converges whatever
+    the order and whatever crashed: a delivery whose writes landed after a later one settled
+    finds itself superseded here and ends itself.
+    """
+    owner = records.get_owner(vin)
+    if owner is None:
+        return
+    if owner.tenure != tenure:
+        successor = owner.after(tenure)
+        if successor is not None:
+            _end(vin, tenure, successor, webhook_id, now)
+        return
+    for task_id in records.task_ids(tenure, vin, before=True):  # the same dealer sold it again
+        tasks.cancel(tenure.dealer_id, task_id, now, SUPERSEDED)
+    for earlier in owner.tenures:
+        if earlier == tenure:
+            continue
+        vehicle = records.get_vehicle(earlier.dealer_id, vin)
+        if vehicle is not None and vehicle.transferred_at is not None:
+            continue  # ended before
+        successor = owner.after(earlier)
+        if successor is not None:
+            _end(vin, earlier, successor, webhook_id, now)
 
 
 def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored | None:
@@ -105,8 +131,7 @@ def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored 
     claimed = claim(data.vin, tenure, webhook_id, now)
     if isinstance(claimed, Ignored):
         return claimed
-    if isinstance(claimed, AlreadySuperseded):
-        return None
+    current = isinstance(claimed, Claimed)
     customer = data.customer
     records.upsert_customer(
         customer.id,
@@ -118,14 +143,15 @@ def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored 
         customer.birthday.isoformat() if customer.birthday else None,
         now,
     )
-    _open_tasks(
-        dealer_id,
-        tenure,
-        task_rules.delivery_tasks(
-            data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
-        ),
-        now,
-    )
+    if current:
+        _open_tasks(
+            dealer_id,
+            tenure,
+            task_rules.delivery_tasks(
+                data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
+            ),
+            now,
+        )
     records.upsert_delivery(
         dealer_id,
         data.vin,
@@ -143,7 +169,12 @@ def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored 
             },
             "loan_id": data.loan_id,
         },
+        current=current,
     )
-    if claimed.previous is not None:
-        _supersede(data.vin, claimed.previous, tenure, webhook_id, now)
+    if current:
+        # A dealer that has the car again judges new readings against its own last one.
+        vehicle = records.get_vehicle(dealer_id, data.vin)
+        if vehicle is not None and vehicle.odometer_km is not None and vehicle.odometer_read_at is not None:
+            records.raise_reading(tenure, data.vin, int(vehicle.odometer_km), vehicle.odometer_read_at)
+    settle(data.vin, tenure, webhook_id, now)
     return None

@@ -16,6 +16,7 @@ event type cannot forget the rule:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.events import EventSpec
@@ -73,8 +74,22 @@ def own_vehicle(dealer_id: str | None, vin: str | None) -> VehicleItem | None:
     return current_vehicle(owner)
 
 
-def resolve(spec: EventSpec, partner_kind: str, partner_id: str, data: Any) -> Target | Wait:
-    """Where an accepted event applies, or that it must wait for a delivery."""
+def earlier_history(dealer_id: str, vin: str, occurred: datetime) -> VehicleItem | None:
+    """The sender's own vehicle as it was before another dealer took it over, when the event
+    happened before that transfer (it was in flight): it belongs to the sender's history."""
+    vehicle = records.get_vehicle(dealer_id, vin)
+    if vehicle is not None and vehicle.transferred_at is not None and occurred <= vehicle.transferred_at:
+        return vehicle
+    return None
+
+
+def resolve(
+    spec: EventSpec, partner_kind: str, partner_id: str, data: Any, occurred: datetime
+) -> Target | Wait:
+    """Where an accepted event applies, or that it must wait for a delivery.
+
+    `occurred` is when the event happened (its reading, service, or sending time).
+    """
     if spec.subject == "delivery":
         raise ValueError("a delivery decides its own ownership (service.delivery)")
     dealer_id = dealer_of(partner_kind, partner_id, data)
@@ -88,5 +103,8 @@ def resolve(spec: EventSpec, partner_kind: str, partner_id: str, data: Any) -> T
     if owner is None:
         return Wait(dealer_id, vin, UNKNOWN_VEHICLE)
     if owner.dealer_id != dealer_id:
+        history = earlier_history(dealer_id, vin, occurred)
+        if history is not None:
+            return Target(dealer_id, history)
         return Wait(dealer_id, vin, FOREIGN_VEHICLE)
     return Target(dealer_id, current_vehicle(owner))

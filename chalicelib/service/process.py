@@ -38,6 +38,7 @@ class Context:
     webhook_id: str
     event_type: str
     received_at: datetime
+    waited: bool = False  # it waited for its delivery: no check at accept time saw it as the sender's
 
 
 Handler = Callable[[Context, Any, Target, datetime], None]
@@ -129,17 +130,20 @@ def on_delivery_feedback(ctx: Context, data: Any, target: Target, now: datetime)
     _close_for_event(ctx, target, data.submitted_by, now)
 
 
-def _record_reading(dealer_id: str, vin: str, km: int, read_at: datetime, source: str) -> None:
-    moved = records.advance_odometer(dealer_id, vin, km, read_at)
+def _record_reading(ctx: Context, target: Target, km: int, read_at: datetime, source: str) -> None:
+    dealer_id, vehicle = _vehicle(target)
+    moved = records.advance_odometer(dealer_id, vehicle.vin, km, read_at)
     if not moved:
-        vehicle = records.get_vehicle(dealer_id, vin)
-        moved = vehicle is not None and vehicle.odometer_read_at == read_at and vehicle.odometer_km == km
-    records.put_odometer(dealer_id, vin, km, read_at, source, applied=moved)
+        current = records.get_vehicle(dealer_id, vehicle.vin)
+        moved = current is not None and current.odometer_read_at == read_at and current.odometer_km == km
+    records.put_odometer(dealer_id, vehicle.vin, km, read_at, source, applied=moved)
+    if ctx.waited:
+        # Accepted before the delivery, so never reserved: the next reading is judged against it too.
+        records.raise_reading(records.Tenure(dealer_id, vehicle.delivered_at), vehicle.vin, km, read_at)
 
 
 def on_odometer(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    _record_reading(dealer_id, vehicle.vin, data.odometer_km, data.read_at, data.source)
+    _record_reading(ctx, target, data.odometer_km, data.read_at, data.source)
 
 
 def on_service(ctx: Context, data: Any, target: Target, now: datetime) -> None:
@@ -153,7 +157,7 @@ def on_service(ctx: Context, data: Any, target: Target, now: datetime) -> None:
         data.completed_at,
         list(data.items),
     )
-    _record_reading(dealer_id, vehicle.vin, data.odometer_km, data.completed_at, "service")
+    _record_reading(ctx, target, data.odometer_km, data.completed_at, "service")
     if data.kind in ("first_service", "maintenance"):
         current = records.get_vehicle(dealer_id, vehicle.vin)
         last = current.last_service if current is not None else None
@@ -253,6 +257,25 @@ def _park(ref: InboxRef, spec: EventSpec, wait: Wait) -> None:
     )
 
 
+def _target(
+    ref: InboxRef, item: Any, spec: EventSpec, partner_kind: str, data: Any, occurred: datetime
+) -> tuple[Target | None, bool]:
+    """Where the event applies (None while it waits for a delivery, parked), and whether it waited."""
+    waited = item.reason == inbox.AWAITING_DELIVERY
+    resolved = resolve(spec, partner_kind, ref.partner_id, data, occurred)
+    if isinstance(resolved, Wait) and item.gsi1pk != inbox.WAITING_QUEUE:
+        _park(ref, spec, resolved)  # not parked yet, or replayed from the DLQ
+        waited = True
+        # A delivery applied meanwhile may have released its waiting events before this one was
+        # noted: look once more, now that it is.
+        resolved = resolve(spec, partner_kind, ref.partner_id, data, occurred)
+    if isinstance(resolved, Wait):
+        return None, waited
+    if waited:
+        inbox.unpark(ref)
+    return resolved, waited
+
+
 def process(ref: InboxRef) -> str:
     """Apply one accepted event; safe to call any number of times. Returns what happened."""
     item = inbox.load(ref)
@@ -269,38 +292,29 @@ def process(ref: InboxRef) -> str:
         raise LookupError(f"partner or event type of {ref} is gone")
     event = validate_event(spec, json.loads(item.body))
     data: Any = event.data
-    ctx = Context(ref.partner_id, partner.kind, ref.webhook_id, spec.type, item.received_at)
     now = clock.now()
-    was_waiting = item.reason == inbox.AWAITING_DELIVERY
+    occurred = occurred_at(data, event.timestamp)
     if spec.subject == "delivery":
         ignored = delivery.apply(ref.partner_id, ref.webhook_id, data, now)
         if ignored is not None:
             ignore(ref, spec.type, ignored.reason, now)
             return "ignored"
-        vehicle = records.get_vehicle(ref.partner_id, data.vin)
-        target = Target(ref.partner_id, vehicle)
+        target: Target | None = Target(ref.partner_id, records.get_vehicle(ref.partner_id, data.vin))
+        waited = False
     else:
-        resolved = resolve(spec, partner.kind, ref.partner_id, data)
-        if isinstance(resolved, Wait) and not was_waiting:
-            _park(ref, spec, resolved)
-            was_waiting = True
-            # A delivery applied meanwhile may have released its waiting events before this one
-            # was noted: look once more, now that it is.
-            resolved = resolve(spec, partner.kind, ref.partner_id, data)
-        if isinstance(resolved, Wait):
-            return "waiting"
-        target = resolved
-        if was_waiting:
-            inbox.unpark(ref)
-        handler = HANDLERS.get(spec.type)
-        if handler is not None:
-            handler(ctx, data, target, now)
-        if spec.subject == "record":
-            mention_customer(ctx, data, target, now)
+        target, waited = _target(ref, item, spec, partner.kind, data, occurred)
+    if target is None:
+        return "waiting"
+    ctx = Context(ref.partner_id, partner.kind, ref.webhook_id, spec.type, item.received_at, waited)
+    handler = HANDLERS.get(spec.type)
+    if handler is not None:
+        handler(ctx, data, target, now)
+    if spec.subject == "record":
+        mention_customer(ctx, data, target, now)
     for owner_pk in timeline_owners(spec, ctx, data, target):
         records.put_timeline(
             owner_pk,
-            occurred_at(data, event.timestamp),
+            occurred,
             ref.webhook_id,
             spec.type,
             ref.partner_id,
@@ -309,7 +323,7 @@ def process(ref: InboxRef) -> str:
         )
     if spec.subject == "delivery":
         release_waiting(ref.partner_id, data.vin)
-    if was_waiting:
+    if waited:
         records.delete_wait(ref.partner_id, data.vin, ref.webhook_id)
     inbox.mark_applied(ref, now)
     logger.info(

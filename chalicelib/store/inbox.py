@@ -182,8 +182,13 @@ def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> No
 
 
 def requeue(ref: InboxRef) -> bool:
-    """A dead-lettered event is replayed: pending again, and re-driven if the replay is lost."""
-    actions = [InboxItem.status.set("pending"), InboxItem.gsi1pk.set(PENDING_QUEUE)]
+    """A dead-lettered event is replayed: pending again, back in the queue it came from (re-driven
+    if the replay is lost, or waiting for its delivery, and expiring, if it was waiting)."""
+    item = load(ref)
+    if item is None:
+        return False
+    queue = WAITING_QUEUE if item.reason == AWAITING_DELIVERY else PENDING_QUEUE
+    actions = [InboxItem.status.set("pending"), InboxItem.gsi1pk.set(queue)]
     return _update(ref, actions, InboxItem.status == "dead_lettered") is not None
 
 

@@ -140,8 +140,7 @@ class VehicleOwnerItem(Item, discriminator="vehicle_owner"):
     vin = UnicodeAttribute()
     dealer_id = UnicodeAttribute()
     delivered_at = UTCDateTimeAttribute()
-    previous_dealer_id = UnicodeAttribute(null=True)  # the tenure this delivery superseded
-    previous_delivered_at = UTCDateTimeAttribute(null=True)
+    tenures = JSONAttribute(default=dict)  # {dealer id: ISO time of its latest delivery claimed}
     accepted_km = NumberAttribute(null=True)  # latest accepted reading of this tenure (applied or not)
     accepted_read_at = UTCDateTimeAttribute(null=True)
 

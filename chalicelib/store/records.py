@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
@@ -90,9 +91,18 @@ class Tenure:
 class Owner:
     vin: str
     tenure: Tenure
-    previous: Tenure | None
+    tenures: tuple[Tenure, ...]  # every dealer's latest claimed delivery, oldest first (current last)
     accepted_km: int | None
     accepted_read_at: datetime | None
+
+    def claimed(self, tenure: Tenure) -> bool:
+        """Whether `tenure` was once the current delivery (it may have been superseded since)."""
+        return tenure in self.tenures
+
+    def after(self, tenure: Tenure) -> Tenure | None:
+        """The delivery that superseded `tenure`, if any."""
+        later = [t for t in self.tenures if t.delivered_at > tenure.delivered_at]
+        return later[0] if later else None
 
     @property
     def dealer_id(self) -> str:
@@ -113,15 +123,14 @@ def get_owner(vin: str) -> Owner | None:
         item = VehicleOwnerItem.get(f"VIN#{vin}", OWNER_SK, consistent_read=True)
     except VehicleOwnerItem.DoesNotExist:
         return None
-    previous = (
-        Tenure(item.previous_dealer_id, item.previous_delivered_at)
-        if item.previous_dealer_id and item.previous_delivered_at
-        else None
+    tenures = sorted(
+        (Tenure(dealer, datetime.fromisoformat(at)) for dealer, at in (item.tenures or {}).items()),
+        key=lambda t: t.delivered_at,
     )
     return Owner(
         item.vin,
         Tenure(item.dealer_id, item.delivered_at),
-        previous,
+        tuple(tenures),
         int(item.accepted_km) if item.accepted_km is not None else None,
         item.accepted_read_at,
     )
@@ -134,19 +143,22 @@ def _is(owner: Owner) -> Condition:
     )
 
 
-def claim_owner(vin: str, tenure: Tenure, expected: Owner | None, previous: Tenure | None) -> bool:
+def claim_owner(vin: str, tenure: Tenure, expected: Owner | None) -> bool:
     """Make `tenure` the VIN's current one, if the ownership is still `expected` (optimistic).
 
-    A new dealer starts without an accepted odometer reading: it is judged only against its own.
+    Every dealer's latest claimed delivery is kept (`tenures`), so that whatever runs later, and
+    in whatever order, can tell a superseded delivery from a conflicting one and settle it. A new
+    dealer starts without an accepted odometer reading: it is judged only against its own.
     """
     bind()
+    tenures = {t.dealer_id: t.delivered_at for t in (expected.tenures if expected else ())}
+    tenures[tenure.dealer_id] = tenure.delivered_at
     actions = [
         VehicleOwnerItem.entity.set(VehicleOwnerItem),
         VehicleOwnerItem.vin.set(vin),
         VehicleOwnerItem.dealer_id.set(tenure.dealer_id),
         VehicleOwnerItem.delivered_at.set(tenure.delivered_at),
-        _set_or_remove(VehicleOwnerItem.previous_dealer_id, previous.dealer_id if previous else None),
-        _set_or_remove(VehicleOwnerItem.previous_delivered_at, previous.delivered_at if previous else None),
+        VehicleOwnerItem.tenures.set({dealer: at.isoformat() for dealer, at in tenures.items()}),
     ]
     if expected is not None and expected.dealer_id != tenure.dealer_id:
         actions += [VehicleOwnerItem.accepted_km.remove(), VehicleOwnerItem.accepted_read_at.remove()]
@@ -167,6 +179,20 @@ def reserve_reading(owner: Owner, km: int, read_at: datetime) -> bool:
         _owner_item(owner.vin),
         [VehicleOwnerItem.accepted_km.set(km), VehicleOwnerItem.accepted_read_at.set(read_at)],
         _is(owner) & unchanged,
+    )
+
+
+def raise_reading(tenure: Tenure, vin: str, km: int, read_at: datetime) -> bool:
+    """Move the latest accepted reading forward to an applied one that was never reserved (it waited
+    for its delivery, or it is the odometer a dealer's earlier ownership left); never back."""
+    bind()
+    newer = VehicleOwnerItem.accepted_read_at.does_not_exist() | (VehicleOwnerItem.accepted_read_at < read_at)
+    return conditional_update(
+        _owner_item(vin),
+        [VehicleOwnerItem.accepted_km.set(km), VehicleOwnerItem.accepted_read_at.set(read_at)],
+        (VehicleOwnerItem.dealer_id == tenure.dealer_id)
+        & (VehicleOwnerItem.delivered_at == tenure.delivered_at)
+        & newer,
     )
 
 
@@ -256,11 +282,12 @@ def _vehicle_item(dealer_id: str, vin: str) -> VehicleItem:
     return VehicleItem(vehicle_pk(dealer_id, vin), "VEHICLE")
 
 
-def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any]) -> bool:
+def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any], current: bool = True) -> bool:
     """Record the dealer's delivery on its vehicle item, unless a later one of its own is recorded.
 
     Replaying the same delivery changes nothing; a later one by the same dealer (sold again) starts
-    a fresh handover and keeps the dealer's odometer and service history. False when stale.
+    a fresh handover and keeps the dealer's odometer and service history. A `current` delivery
+    clears a transfer mark (the dealer has the car again). False when stale.
     """
     bind()
     advisor, specialist = fields["sales_advisor"], fields["service_specialist"]
@@ -278,8 +305,9 @@ def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any]) -> bool:
         VehicleItem.service_specialist.set(Person(**specialist)),
         VehicleItem.plan.set(fields["plan"]),
         _set_or_remove(VehicleItem.loan_id, fields.get("loan_id")),
-        VehicleItem.transferred_at.remove(),
     ]
+    if current:
+        common.append(VehicleItem.transferred_at.remove())
     item = _vehicle_item(dealer_id, vin)
     same = VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at)
     if conditional_update(item, common, same):
@@ -332,15 +360,21 @@ def advance_odometer(dealer_id: str, vin: str, km: int, read_at: datetime) -> bo
 
 
 def put_odometer(dealer_id: str, vin: str, km: int, read_at: datetime, source: str, applied: bool) -> None:
+    """Record a reading once: processing it again later (when newer ones moved the odometer on)
+    keeps what its first application found."""
     bind()
-    OdometerItem(
-        vehicle_pk(dealer_id, vin),
-        f"ODO#{clock.iso(read_at)}#{source}",
-        odometer_km=km,
-        read_at=read_at,
-        source=source,
-        applied=applied,
-    ).save()
+    try:
+        OdometerItem(
+            vehicle_pk(dealer_id, vin),
+            f"ODO#{clock.iso(read_at)}#{source}",
+            odometer_km=km,
+            read_at=read_at,
+            source=source,
+            applied=applied,
+        ).save(condition=OdometerItem.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def put_service(
@@ -366,15 +400,16 @@ def put_task_ref(dealer_id: str, vin: str, task_id: str, delivered_at: datetime)
     ).save()
 
 
-def task_ids(tenure: Tenure, vin: str) -> list[str]:
-    """The dealer's tasks about the vehicle that belong to the delivery `tenure`."""
+def task_ids(tenure: Tenure, vin: str, *, before: bool = False) -> list[str]:
+    """The dealer's tasks about the vehicle from the delivery `tenure` (`before`: from its earlier ones)."""
     bind()
     return [
         ref.task_id
         for ref in TaskRefItem.query(
             vehicle_pk(tenure.dealer_id, vin), TaskRefItem.sk.startswith("TASKREF#"), consistent_read=True
         )
-        if isinstance(ref, TaskRefItem) and ref.delivered_at == tenure.delivered_at
+        if isinstance(ref, TaskRefItem)
+        and (ref.delivered_at < tenure.delivered_at if before else ref.delivered_at == tenure.delivered_at)
     ]
 
 

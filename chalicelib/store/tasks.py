@@ -98,7 +98,9 @@ def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime 
     written first, so a task never exists without it.
     """
     bind()
-    if task.vin and delivered_at is not None:
+    if task.vin:
+        if delivered_at is None:
+            raise ValueError("a task about a vehicle belongs to one of its deliveries: give delivered_at")
         from chalicelib.store import records
 
         records.put_task_ref(dealer_id, task.vin, task.task_id, delivered_at)

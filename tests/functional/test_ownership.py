@@ -244,10 +244,19 @@ def test_a_later_delivery_by_another_dealer_is_a_transfer(harness: Harness) -> N
     assert len(body_of(harness.get("/dealers/dealer-b/tasks", partner_id=B))["items"]) == 3
     assert view(harness, B)["timeline"] == b_view["timeline"]
 
-    # A's events about the car it no longer holds now wait, like any foreign event.
-    assert harness.post(A, event("odometer.reported", odometer_km=99_000), msg_id="a-late").status_code == 202
+    # A's events about the car it no longer holds wait, like any foreign event...
+    after_resale = (resold_at + timedelta(days=1)).isoformat()
+    late = event("odometer.reported", odometer_km=99_000, read_at=after_resale)
+    assert harness.post(A, late, msg_id="a-late").status_code == 202
+    # ...but one that happened before the resale (in flight when it landed) joins A's own history.
+    in_flight = event(
+        "odometer.reported", odometer_km=5_000, read_at=(resold_at - timedelta(days=1)).isoformat()
+    )
+    assert harness.post(A, in_flight, msg_id="a-in-flight").status_code == 202
     harness.drain()
     assert outcome(harness, A, "a-late")[1]["reason"] == "awaiting_delivery"
+    assert outcome(harness, A, "a-in-flight")[1]["outcome"] == "applied"
+    assert view(harness, A)["odometer"]["km"] == 5_000
     assert view(harness, B)["odometer"]["km"] is None
 
 
@@ -514,3 +523,157 @@ def test_who_may_complete_which_role(kind: str, role: str, allowed: bool) -> Non
     from chalicelib.domain.tasks import may_complete
 
     assert may_complete(kind, role) is allowed
+
+
+# --- what a review found: crashes, races and replays around deliveries and readings ---------------
+
+
+def test_readings_that_waited_for_the_delivery_count_as_accepted(harness: Harness) -> None:
+    early = event("odometer.reported", odometer_km=50_000)
+    assert harness.post(A, early, msg_id="early").status_code == 202
+    deliver_to_a(harness)
+    assert view(harness, A)["odometer"]["km"] == 50_000
+    read_at = datetime.fromisoformat(early["data"]["read_at"])
+    lower = event("odometer.reported", odometer_km=100, read_at=(read_at + timedelta(days=1)).isoformat())
+    assert harness.post(A, lower).status_code == 422  # lower at a later time: judged against the 50,000
+    true = event("odometer.reported", odometer_km=50_500, read_at=(read_at + timedelta(days=1)).isoformat())
+    assert harness.post(A, true).status_code == 202
+
+
+def test_a_dealer_that_has_the_car_again_judges_readings_against_its_own_last_one(harness: Harness) -> None:
+    deliver_to_a(harness)
+    assert harness.post(A, example("odometer.reported")).status_code == 202
+    harness.drain()
+    read_at = datetime.fromisoformat(example("odometer.reported")["data"]["read_at"])
+    assert harness.post(B, resale_to_b(read_at + timedelta(days=10)), msg_id="to-b").status_code == 202
+    harness.drain()
+    back = event("vehicle.delivered", delivered_at=(read_at + timedelta(days=20)).isoformat())
+    assert harness.post(A, back, msg_id="back-to-a").status_code == 202
+    harness.drain()
+    assert view(harness, A)["status"] == "current" and view(harness, B)["status"] == "transferred"
+    lower = event("odometer.reported", odometer_km=10, read_at=(read_at + timedelta(days=21)).isoformat())
+    assert harness.post(A, lower).status_code == 422
+
+
+def test_a_transfer_that_crashed_after_its_claim_is_settled_by_whatever_runs_next(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib.service import work
+    from chalicelib.store import records
+
+    deliver_to_a(harness)
+    real_upsert = records.upsert_customer
+
+    def crash_for_b(customer_id: str, dealer_id: str, *args: Any) -> None:
+        if dealer_id == B:
+            raise ConnectionError("Lambda died after the claim")
+        real_upsert(customer_id, dealer_id, *args)
+
+    monkeypatch.setattr(records, "upsert_customer", crash_for_b)
+    assert harness.post(B, resale_to_b(DELIVERED_AT + timedelta(days=100)), msg_id="to-b").status_code == 202
+    harness.stream.step()  # B's claim lands, then the crash; its retry waits in the queue
+    monkeypatch.undo()
+    from chalicelib.inbound import partners
+
+    harness.creds["dealer-c"] = partners.add("dealer-c", "dealer")
+    to_c = resale_to_b(DELIVERED_AT + timedelta(days=200))
+    assert harness.post("dealer-c", to_c, msg_id="to-c").status_code == 202
+    harness.stream.step()
+    assert work.handle(work.inbox_ref(B, "to-b")) == "applied"  # B's retry, after C took over
+    harness.drain()
+    a_tasks = body_of(harness.get("/dealers/dealer-a/tasks"))["items"]
+    assert {t["status"] for t in a_tasks} == {"cancelled"}
+    assert view(harness, A)["status"] == "transferred"
+    assert view(harness, B)["status"] == "transferred"
+    assert body_of(harness.get("/dealers/dealer-b/tasks", partner_id=B))["items"] == []
+    c_tasks = body_of(harness.get("/dealers/dealer-c/tasks", partner_id="dealer-c"))["items"]
+    assert {t["status"] for t in c_tasks} == {"open"}
+
+
+def test_a_transfer_overtaken_while_it_was_being_written_ends_itself(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib.inbound import partners
+    from chalicelib.service import delivery, work
+
+    deliver_to_a(harness)
+    harness.creds["dealer-c"] = partners.add("dealer-c", "dealer")
+    assert harness.post(B, resale_to_b(DELIVERED_AT + timedelta(days=100)), msg_id="to-b").status_code == 202
+    assert (
+        harness.post("dealer-c", resale_to_b(DELIVERED_AT + timedelta(days=200)), msg_id="to-c").status_code
+        == 202
+    )
+    harness.stream.handler = lambda event, context: None
+    harness.drain()
+    harness.stream.handler = harness.app.handler_map["table_stream"]
+    real_open = delivery._open_tasks
+
+    def c_lands_meanwhile(dealer_id: str, *args: Any) -> None:
+        if dealer_id == B:
+            assert work.handle(work.inbox_ref("dealer-c", "to-c")) == "applied"
+        real_open(dealer_id, *args)
+
+    monkeypatch.setattr(delivery, "_open_tasks", c_lands_meanwhile)
+    assert work.handle(work.inbox_ref(B, "to-b")) == "applied"
+    harness.drain()
+    b_tasks = body_of(harness.get("/dealers/dealer-b/tasks", partner_id=B))["items"]
+    assert len(b_tasks) == 3 and {t["status"] for t in b_tasks} == {"cancelled"}
+    assert view(harness, B)["status"] == "transferred"
+    assert view(harness, A)["status"] == "transferred"
+    assert {t["status"] for t in body_of(harness.get("/dealers/dealer-a/tasks"))["items"]} == {"cancelled"}
+
+
+def test_a_replayed_waiting_event_waits_again_and_still_expires(harness: Harness, clock_at: Any) -> None:
+    from chalicelib.service import work
+    from chalicelib.service.sweep import sweep
+    from chalicelib.store import inbox
+    from chalicelib.store.models import InboxItem
+
+    deliver_to_a(harness)
+    assert harness.post(B, example("handover.submitted"), msg_id="parked").status_code == 202
+    harness.drain()
+    ref = inbox.InboxRef(B, "parked")
+    # It failed later and was dead-lettered; ops replay it.
+    InboxItem(*ref.key).update(
+        actions=[InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set("FAILED#INBOX")]
+    )
+    assert inbox.requeue(ref)
+    assert work.handle(work.inbox_ref(B, "parked")) == "waiting"
+    assert sweep(NOW, real_now=NOW + timedelta(minutes=5)).inbox_redriven == 0  # not re-driven while waiting
+    clock_at(NOW + timedelta(days=7, minutes=1))
+    assert sweep(NOW + timedelta(days=7, minutes=1)).waiting_expired == 1
+    assert outcome(harness, B, "parked")[1]["outcome"] == "ignored"
+
+
+def test_processing_an_older_reading_again_keeps_what_it_found_the_first_time(harness: Harness) -> None:
+    from chalicelib.service import work
+    from chalicelib.store import inbox
+    from chalicelib.store.models import InboxItem
+
+    deliver_to_a(harness)
+    t0 = DELIVERED_AT + timedelta(days=10)
+    assert harness.post(A, reading(800, t0), msg_id="r1").status_code == 202
+    harness.drain()
+    assert harness.post(A, reading(850, t0 + timedelta(hours=1)), msg_id="r2").status_code == 202
+    harness.drain()
+    InboxItem(*inbox.InboxRef(A, "r1").key).update(actions=[InboxItem.status.set("pending")])
+    assert work.handle(work.inbox_ref(A, "r1")) == "applied"  # a retry after a crash
+    readings = view(harness, A)["odometer"]["readings"]
+    assert [(r["km"], r["applied"]) for r in readings] == [(800, True), (850, True)]
+
+
+def test_ops_hear_of_a_conflicting_delivery_once_however_often_it_is_resent(harness: Harness) -> None:
+    ops = subscribe("ops")
+    deliver_to_a(harness)
+    for webhook_id in ("again-1", "again-2", "again-3"):
+        assert harness.post(B, resale_to_b(DELIVERED_AT), msg_id=webhook_id).status_code == 202
+    harness.drain()
+    assert [m["body"]["event"] for m in ops()] == ["delivery.conflict"]
+
+
+def test_a_vehicle_task_without_its_delivery_is_refused() -> None:
+    from chalicelib.domain.tasks import NewTask
+    from chalicelib.store import tasks
+
+    with pytest.raises(ValueError, match="delivered_at"):
+        tasks.create(A, NewTask("t-1", "handover_submit", "S-01", "sales", NOW, vin=VIN), NOW)

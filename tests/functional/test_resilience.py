@@ -212,3 +212,12 @@ def test_secrets_are_not_stored_in_plaintext(harness: Harness) -> None:
         assert creds.webhook_secret not in dump
         assert creds.webhook_secret.removeprefix("whsec_") not in dump
         assert creds.api_key not in dump
+
+
+def test_workers_need_no_http_request_in_their_process(harness: Harness, monkeypatch: Any) -> None:
+    """On AWS the stream and queue handlers are Lambda functions that never serve HTTP: the app
+    object has no request context there, only the event's own."""
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    monkeypatch.delattr(harness.app, "lambda_context", raising=False)
+    harness.drain()
+    assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
