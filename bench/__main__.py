@@ -10,13 +10,15 @@ import json
 import sys
 from pathlib import Path
 
-from bench import cold_start, ingest, local_scaling
+from bench import burst, cold_start, ingest, local_scaling
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 TARGETS = {
     "ddb_requests_per_event": 2.0,
     "ingest_vs_baseline": 1.5,
     "local_scaling": 1.5,
+    "burst_apply_ratio": 2.0,
+    "redrive_per_event": 0.05,
     "import_vs_boto3": 1.3,
 }
 
@@ -28,6 +30,7 @@ def main(argv: list[str]) -> int:
     for name, run in (
         ("requests", ingest.requests_per_event),
         ("ingest", ingest.ingest_vs_baseline),
+        ("burst", burst.run),
         ("scaling", local_scaling.run),
         ("import", cold_start.run),
     ):

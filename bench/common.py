@@ -11,6 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DELIVERED = ROOT / "examples" / "events" / "vehicle.delivered.json"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def fake_aws_env() -> None:
     os.environ.update(
         {

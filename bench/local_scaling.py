@@ -5,24 +5,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import delivered_body, signed
+from bench.common import delivered_body, free_port, signed
 from bench.ingest import quiet
 
 EVENTS = 150
 SMALL, LARGE = 1_000, 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def fill(total: int, start: int) -> int:

@@ -15,7 +15,7 @@ def cut(value: str | None) -> str | None:
     return value if value is None or len(value) <= LOGGED_ID_CHARS else value[:LOGGED_ID_CHARS] + "…"
 
 
-def count(name: str, **dimensions: str) -> None:
+def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Emit one Count metric now, with its own dimensions.
 
     Workers use this instead of the shared `metrics` object: on the local stack the API and the
@@ -25,7 +25,7 @@ def count(name: str, **dimensions: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(
-        name=name, unit=MetricUnit.Count, value=1, namespace="CLM", default_dimensions={"service": "clm"}
+        name=name, unit=MetricUnit.Count, value=value, namespace="CLM", default_dimensions={"service": "clm"}
     ) as metric:
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

@@ -239,7 +239,14 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     callers sent (a path can carry a 60 KB partner id). The listen backlog takes bursts of
     concurrent senders (socketserver's default of 5 resets connections).
     """
-    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, ThreadedHTTPServer
+    from chalice.local import (
+        ChaliceRequestHandler,
+        CustomLocalChalice,
+        ForbiddenError,
+        LocalChalice,
+        LocalDevServer,
+        ThreadedHTTPServer,
+    )
 
     from chalicelib.inbound.problems import CONTENT_TYPE, not_found
     from chalicelib.observability import cut
@@ -258,6 +265,10 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     class Server(ThreadedHTTPServer):
         request_queue_size = 128
 
+    # As `chalice local` does: the request being served is per thread, not one attribute of the app
+    # that concurrent requests overwrite.
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config, host, port, handler_cls=Handler, server_cls=Server)
 
 

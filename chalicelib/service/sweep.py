@@ -49,7 +49,7 @@ def redrive(real_now: datetime, report: SweepReport) -> None:
     before = real_now - REDRIVE_AFTER
     stale_inbox = [work.inbox_ref(r.partner_id, r.webhook_id) for r in inbox.stale(before)]
     stale_outbox = [work.outbox_ref(i) for i in outbox.stale(before)]
-    work.enqueue(stale_inbox + stale_outbox)
+    work.enqueue(stale_inbox + stale_outbox, why="redrive")
     report.inbox_redriven = len(stale_inbox)
     report.outbox_redriven = len(stale_outbox)
 

@@ -72,9 +72,17 @@ def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: 
         )
 
 
-def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0) -> None:
-    """Put units on the work queue (batches of 10, SQS's limit); raises if any entry failed."""
+def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0, why: str = "retry") -> None:
+    """Put units on the work queue (batches of 10, SQS's limit); raises if any entry failed.
+
+    Counted (`WorkQueued`, by `why`: retry or redrive): in a healthy burst nothing is queued.
+    """
     batch = list(refs)
+    if not batch:
+        return
+    from chalicelib.observability import count
+
+    count("WorkQueued", len(batch), why=why)
     sqs = aws.client("sqs")
     url = get_settings().queue_urls["work"]
     for start in range(0, len(batch), 10):

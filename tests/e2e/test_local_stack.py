@@ -58,3 +58,24 @@ def test_signed_event_over_http_reaches_the_read_api_within_two_seconds(stack: R
     overdue = tasks_of_vin(stack, key, "overdue")
     assert sorted(t["kind"] for t in overdue) == ["delivery_feedback", "handover_confirm"]
     assert '"EventsAccepted"' in "".join(stack.output)  # EMF metrics, as CloudWatch would receive them
+
+
+@pytest.mark.e2e
+def test_sixty_four_concurrent_senders_are_all_served_and_each_event_is_its_own(stack: RunningStack) -> None:
+    """Every connection served (backlog) and every request answered as itself (no request served
+    with another thread's body: Chalice's local app keeps the current request per thread)."""
+    from tests.e2e.conftest import new_vin
+
+    creds = stack.credentials["dealer-demo"]
+    base = json.loads((ROOT / "examples" / "events" / "odometer.reported.json").read_text())
+    events = []
+    for n in range(64):
+        event = json.loads(json.dumps(base))
+        event["data"]["vin"] = new_vin("LCNCR")
+        events.append((f"conc-{n}-{event['data']['vin']}", event))
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        answers = list(pool.map(lambda e: stack.post_event("dealer-demo", e[1], webhook_id=e[0]), events))
+    assert [a.status for a in answers] == [202] * 64
+    assert [a.json()["id"] for a in answers] == [webhook_id for webhook_id, _ in events]
+    for webhook_id, _ in events:
+        assert stack.outcome("dealer-demo", webhook_id, creds["api_key"]).status == 200

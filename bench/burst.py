@@ -1,0 +1,213 @@
+"""(e) A burst on the local stack, over real HTTP: is it applied about as fast as it is accepted?
+
+600 mixed events (10 % deliveries, 50 % odometer readings, 20 % services, 20 % handover and
+feedback) for 60 vehicles, sent by 32 concurrent senders; each vehicle's events in their natural
+order, vehicles interleaved. Figures:
+
+- `burst_apply_ratio`: seconds until every outcome is final ÷ seconds until every event was
+  accepted (both from the first send);
+- `redrive_per_event`: work-queue messages sent during the burst (retries and re-drives, counted
+  from the stack's `WorkQueued` metric) ÷ events accepted;
+- `burst_accept_per_s`: events accepted per second.
+
+The stack runs in its own process (as `make run` does) with its minute sweep switched off, so
+that no sweep falls inside the timed window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, free_port, signed
+
+VEHICLES = 60
+SENDERS = 32
+EXAMPLES = ROOT / "examples" / "events"
+
+
+def _example(event_type: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EXAMPLES / f"{event_type}.json").read_text())
+    return loaded
+
+
+def vehicle_events(vin: str, delivered_at: datetime) -> list[dict[str, Any]]:
+    """Ten events of one vehicle: delivery, 5 readings, 2 services, handover submit and confirm."""
+    out: list[dict[str, Any]] = []
+    delivery = _example("vehicle.delivered")
+    delivery["data"].update(vin=vin, delivered_at=delivery_time(delivered_at))
+    out.append(delivery)
+    for day in range(1, 6):
+        reading = _example("odometer.reported")
+        reading["data"].update(vin=vin, odometer_km=100 * day, read_at=delivery_time(delivered_at, day))
+        out.append(reading)
+    for n, day in enumerate((6, 7)):
+        service = _example("service.completed")
+        service["data"].update(
+            vin=vin,
+            repair_order_id=f"RO-{vin[-6:]}-{n}",
+            kind="maintenance",
+            odometer_km=600 + 100 * n,
+            completed_at=delivery_time(delivered_at, day),
+        )
+        out.append(service)
+    for event_type in ("handover.submitted", "handover.confirmed"):
+        event = _example(event_type)
+        event["data"]["vin"] = vin
+        out.append(event)
+    return out
+
+
+def delivery_time(base: datetime, days: int = 0) -> str:
+    return (base + timedelta(days=days)).isoformat()
+
+
+class StackProcess:
+    """`clm local` in a subprocess on free ports; its output kept for reading metrics."""
+
+    def __init__(self, sweep_seconds: str = "86400") -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="clm-burst-"))
+        self.api_port, self.aws_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "CLM_AWS_PORT": str(self.aws_port),
+            "CLM_API_PORT": str(self.api_port),
+            "CLM_SWEEP_SECONDS": sweep_seconds,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        for name in ("AWS_ENDPOINT_URL", "CLM_STAGE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.pop(name, None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.cli", "local"],
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "CLM ready" in line:
+                break
+        else:
+            raise RuntimeError("the stack did not start:\n" + "".join(self.output[-30:]))
+        self.reader = threading.Thread(target=lambda: self.output.extend(self.process.stdout), daemon=True)  # type: ignore[arg-type]
+        self.reader.start()
+        self.credentials = json.loads((self.workdir / ".clm" / "local-credentials.json").read_text())
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def metric_sum(self, name: str, since: int = 0) -> float:
+        total = 0.0
+        for line in self.output[since:]:
+            if line.startswith('{"_aws"') and f'"{name}"' in line:
+                total += sum(json.loads(line)[name])
+        return total
+
+
+def _post(api_port: int, secret: str, event: dict[str, Any], webhook_id: str) -> int:
+    import http.client
+
+    body = json.dumps(event, ensure_ascii=False).encode()
+    headers = signed(secret, body, webhook_id, int(time.time()))
+    for _ in range(3):
+        connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=30)
+        try:
+            connection.request("POST", "/webhooks/dealer-demo", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except ConnectionError:
+            time.sleep(0.05)  # counted below as a refused connection
+        finally:
+            connection.close()
+    return 0
+
+
+def _outcome(api_port: int, api_key: str, webhook_id: str) -> str:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=30)
+    try:
+        connection.request(
+            "GET",
+            f"/partners/dealer-demo/events/{webhook_id}",
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+        response = connection.getresponse()
+        found = json.loads(response.read())
+        return str(found.get("outcome"))
+    finally:
+        connection.close()
+
+
+def run() -> tuple[dict[str, float], str]:
+    stack = StackProcess()
+    try:
+        creds = stack.credentials["dealer-demo"]
+        secret, api_key = creds["webhook_secret"], creds["api_key"]
+        base = datetime.now(UTC) - timedelta(days=30)
+        tag = secrets.token_hex(3).upper()  # hex digits: a valid VIN alphabet
+        sequences = []
+        for n in range(VEHICLES):
+            vin = f"LBRST{tag}{n:06d}"
+            sequences.append([(f"burst-{vin}-{i}", e) for i, e in enumerate(vehicle_events(vin, base))])
+        ids = [webhook_id for sequence in sequences for webhook_id, _ in sequence]
+        queued_before = len(stack.output)
+        started = time.monotonic()
+        statuses: list[int] = []
+
+        def send(sequence: list[tuple[str, dict[str, Any]]]) -> None:
+            for webhook_id, event in sequence:
+                statuses.append(_post(stack.api_port, secret, event, webhook_id))
+
+        with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+            list(pool.map(send, sequences))
+        accepted_in = time.monotonic() - started
+        pending = set(ids)
+        deadline = time.monotonic() + 600
+        while pending and time.monotonic() < deadline:
+            waiting = sorted(pending)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                found = list(pool.map(lambda w: _outcome(stack.api_port, api_key, w), waiting))
+            outcomes = dict(zip(waiting, found, strict=True))
+            pending = {w for w, o in outcomes.items() if o not in ("applied", "ignored", "dead_lettered")}
+            if pending:
+                time.sleep(0.1)
+        final_in = time.monotonic() - started
+        time.sleep(1.0)  # let the last metric lines reach the output
+        queued = stack.metric_sum("WorkQueued", queued_before)
+    finally:
+        stack.stop()
+    accepted = sum(1 for s in statuses if s == 202)
+    refused = sum(1 for s in statuses if s == 0)
+    unfinished = len(pending)
+    return (
+        {
+            "burst_apply_ratio": final_in / accepted_in,
+            "redrive_per_event": queued / max(accepted, 1),
+            "burst_accept_per_s": accepted / accepted_in,
+        },
+        f"{accepted} of {len(ids)} accepted in {accepted_in:.1f} s by {SENDERS} senders "
+        f"({refused} connections refused), every outcome final after {final_in:.1f} s "
+        f"({unfinished} still pending); {queued:g} work-queue messages",
+    )
