@@ -43,6 +43,7 @@ class Settings:
     kms_key_id: str
     local_tz: str
     due_shards: int
+    work_visibility_seconds: int
 
     @property
     def stream_arn(self) -> str:
@@ -89,6 +90,9 @@ def get_settings() -> Settings:
         # Partitions of the due index; fixed for a table's life. The local stack uses 1 (moto
         # scans the whole table per query, so fewer queries beat spread writes there).
         due_shards=int(env.get("CLM_DUE_SHARDS", "1" if stage == "local" else "4")),
+        # The work queue's visibility timeout (infra/ parameter WorkVisibilityTimeout, passed to the
+        # sweep's environment): work handed off more recently than this is on its way, not lost.
+        work_visibility_seconds=int(env.get("CLM_WORK_VISIBILITY_SECONDS", "360")),
     )
 
 

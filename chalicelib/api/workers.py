@@ -1,4 +1,9 @@
-"""Asynchronous handlers: the table stream, the work queue, and the sweep schedule."""
+"""Asynchronous handlers: the table stream, the work queue, and the sweep schedule.
+
+Stream and queue consumers report failures per record (Powertools batch processing, Lambda's
+`ReportBatchItemFailures`, set on their event sources in `infra/`): one bad record never makes
+the good ones of its batch run again.
+"""
 
 from __future__ import annotations
 
@@ -12,48 +17,66 @@ from chalicelib.settings import WORK_MAX_RECEIVES, get_settings, resource_names
 
 workers = Blueprint(__name__)
 _settings = get_settings()
+STREAM_BATCH = 20  # a keys-only record is small; Lambda's 6 MB batch limit is far
+QUEUE_BATCH = 10  # SQS's largest batch
 
 
-@workers.on_dynamodb_record(stream_arn=_settings.stream_arn, batch_size=50, name="table_stream")
-def on_table_change(event: Any) -> None:
-    """Apply new events and deliver new outbox messages; a failure goes to the retry queue.
+def _partial(event: Any, event_type: str, record_handler: Any) -> dict[str, Any]:
+    """Run `record_handler` on every record; the failed ones are reported, not raised."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    Raising here would block the whole shard, so a failed unit is handed to SQS (retries with
-    backoff, then the DLQ). Only when even that fails does the batch raise and the stream retry.
+    processor = BatchProcessor(event_type=EventType[event_type], raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event.to_dict(), record_handler=record_handler, processor=processor, context=event.context
+        )
+    )
+
+
+def _stream_record(record: Any, lambda_context: Any = None) -> None:
+    """Apply a new event or deliver a new message; a failure goes to the retry queue.
+
+    Raising would hold the whole shard up, so a failed unit is handed to SQS (retries with
+    backoff, then the DLQ); only when even that fails is the record reported failed, and the
+    stream retries it.
     """
     from chalicelib.service import work
 
-    retry: list[dict[str, str]] = []
-    for record in event:
-        ref = work.from_stream_record(record.to_dict() if hasattr(record, "to_dict") else record)
-        if ref is None:
-            continue
-        try:
-            work.handle(ref, event.context)
-        except Exception as exc:
-            logger.warning(
-                "work failed; queued for retry", extra={"kind": ref["kind"], "error": repr(exc)[:300]}
-            )
-            work.note_failure(ref, exc)
-            retry.append(ref)
-    if retry:
-        work.enqueue(retry, delay_seconds=work.RETRY_DELAY_SECONDS)
+    ref = work.from_stream_record(record.raw_event)
+    if ref is None:
+        return
+    try:
+        work.handle(ref, lambda_context)
+    except Exception as exc:
+        logger.warning("work failed; queued for retry", extra={"kind": ref["kind"], "error": repr(exc)[:300]})
+        work.note_failure(ref, exc)
+        work.enqueue([ref], delay_seconds=work.RETRY_DELAY_SECONDS)
 
 
-@workers.on_sqs_message(queue=resource_names(_settings.stage)["work"], batch_size=1, name="work_queue")
-def on_work(event: Any) -> None:
+def _queue_record(record: Any, lambda_context: Any = None) -> None:
     """Retry a unit of work; raising leaves the message for SQS to redeliver (then the DLQ)."""
     from chalicelib.service import work
 
-    for record in event:
-        ref = json.loads(record.body)
-        receives = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        try:
-            work.handle(ref, event.context)
-        except Exception as exc:
-            # The queue moves a message to the DLQ after its last receive: the event's sender sees it.
-            work.note_failure(ref, exc, last_attempt=receives >= WORK_MAX_RECEIVES)
-            raise
+    ref = json.loads(record.body)
+    try:
+        work.handle(ref, lambda_context)
+    except Exception as exc:
+        # The queue moves a message to the DLQ after its last receive: the event's sender sees it.
+        last = int(record.attributes.approximate_receive_count) >= WORK_MAX_RECEIVES
+        work.note_failure(ref, exc, last_attempt=last)
+        raise
+
+
+@workers.on_dynamodb_record(stream_arn=_settings.stream_arn, batch_size=STREAM_BATCH, name="table_stream")
+def on_table_change(event: Any) -> dict[str, Any]:
+    return _partial(event, "DynamoDBStreams", _stream_record)
+
+
+@workers.on_sqs_message(
+    queue=resource_names(_settings.stage)["work"], batch_size=QUEUE_BATCH, name="work_queue"
+)
+def on_work(event: Any) -> dict[str, Any]:
+    return _partial(event, "SQS", _queue_record)
 
 
 @workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")

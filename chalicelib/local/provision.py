@@ -19,16 +19,26 @@ from chalicelib.settings import get_settings
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.json"
 
 
+def parameters(template: Path = TEMPLATE) -> dict[str, str]:
+    """The template's parameters with their defaults (as CloudFormation would take them)."""
+    declared = json.loads(template.read_text()).get("Parameters", {})
+    return {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+
+
 class Provisioner:
-    def __init__(self, stage: str, template: Path = TEMPLATE) -> None:
+    def __init__(
+        self, stage: str, template: Path = TEMPLATE, overrides: dict[str, str] | None = None
+    ) -> None:
         settings = get_settings()
+        self.template = json.loads(template.read_text())
         self.params = {
+            **parameters(template),
+            **(overrides or {}),
             "Stage": stage,
             "AWS::Region": settings.region,
             "AWS::AccountId": settings.account,
             "AWS::Partition": "aws-cn" if settings.region.startswith("cn-") else "aws",
         }
-        self.template = json.loads(template.read_text())
         self.refs: dict[str, str] = {}
         self.attrs: dict[tuple[str, str], str] = {}
 
@@ -146,6 +156,6 @@ class Provisioner:
         self.refs[logical] = props["AlarmName"]
 
 
-def provision(stage: str | None = None) -> dict[str, str]:
+def provision(stage: str | None = None, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Create the stage's resources on the configured endpoint; returns logical id -> physical id."""
-    return Provisioner(stage or get_settings().stage).run()
+    return Provisioner(stage or get_settings().stage, overrides=overrides).run()

@@ -28,6 +28,7 @@ DEMO_PARTNERS = (
     ("hq", "hq", "CLM HQ"),
 )
 CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
+STREAM_RECORDS = 20  # records per stream invocation (the stream handler's batch size)
 
 
 def local_region() -> str:
@@ -105,6 +106,7 @@ class StreamPoller:
 
         settings = get_settings()
         self.handler = handler
+        self.unfinished: list[dict[str, Any]] = []  # a batch's records from its first failed one on
         self.streams = aws.client("dynamodbstreams")
         table = aws.client("dynamodb").describe_table(TableName=settings.table_name)["Table"]
         self.arn = table["LatestStreamArn"]
@@ -115,7 +117,13 @@ class StreamPoller:
         self.region = settings.region
 
     def step(self) -> bool:
-        out = self.streams.get_records(ShardIterator=self.iterator, Limit=10)  # short lock holds
+        """One batch, as Lambda's event source mapping sends it; a reported failure is sent again,
+        from the failed record on (Lambda's `ReportBatchItemFailures` for streams)."""
+        if self.unfinished:
+            records, self.unfinished = self.unfinished, []
+            self._invoke(records)
+            return True
+        out = self.streams.get_records(ShardIterator=self.iterator, Limit=STREAM_RECORDS)
         records = out.get("Records", [])
         if records:
             for record in records:
@@ -128,9 +136,17 @@ class StreamPoller:
                 if not isinstance(created, int | float):
                     record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
             # Like Lambda: a batch that raises is retried as a whole, the iterator stays put.
-            self.handler({"Records": records}, _context("table_stream"))
+            self._invoke(records)
         self.iterator = out["NextShardIterator"]
         return bool(records)
+
+    def _invoke(self, records: list[dict[str, Any]]) -> None:
+        response = self.handler({"Records": records}, _context("table_stream")) or {}
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for index, record in enumerate(records):
+            if record["dynamodb"]["SequenceNumber"] in failed:
+                self.unfinished = records[index:]
+                return
 
 
 class QueuePoller:
@@ -148,12 +164,16 @@ class QueuePoller:
         ]["QueueArn"]
 
     def step(self, wait_seconds: int = 1) -> bool:
+        """One batch of up to 10 messages in one invocation; the ones it reports failed stay in
+        the queue for SQS to redeliver after the visibility timeout, the others are deleted."""
         out = self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds, AttributeNames=["All"]
         )
         messages = out.get("Messages", [])
-        for message in messages:
-            record = {
+        if not messages:
+            return False
+        records = [
+            {
                 "messageId": message["MessageId"],
                 "receiptHandle": message["ReceiptHandle"],
                 "body": message["Body"],
@@ -163,13 +183,23 @@ class QueuePoller:
                 "eventSourceARN": self.arn,
                 "awsRegion": self.arn.split(":")[3],
             }
-            try:
-                self.handler({"Records": [record]}, _context("work_queue"))
-            except Exception:
-                log.warning("work message %s failed; SQS will redeliver it", message["MessageId"])
-                continue
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return bool(messages)
+            for message in messages
+        ]
+        try:
+            response = self.handler({"Records": records}, _context("work_queue")) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("work batch failed as a whole; SQS will redeliver it")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:  # at most 10: one batch
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if failed:
+            log.warning("%d work message(s) failed; SQS will redeliver them", len(failed))
+        return True
 
     def step_now(self) -> bool:
         """One poll without waiting (tests drive the queue by hand)."""

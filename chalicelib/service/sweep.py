@@ -16,7 +16,6 @@ from chalicelib.outbound import staff
 from chalicelib.service import work
 from chalicelib.store import inbox, outbox, records, tasks
 
-REDRIVE_AFTER = timedelta(seconds=60)
 WAIT_LIMIT = timedelta(days=7)  # then an event about a VIN its sender never delivered is ignored
 
 
@@ -45,13 +44,21 @@ def mark_overdue(now: datetime, report: SweepReport) -> None:
 
 
 def redrive(real_now: datetime, report: SweepReport) -> None:
-    """Hand anything recorded but not handled within a minute to the retry queue."""
-    before = real_now - REDRIVE_AFTER
-    stale_inbox = [work.inbox_ref(r.partner_id, r.webhook_id) for r in inbox.stale(before)]
-    stale_outbox = [work.outbox_ref(i) for i in outbox.stale(before)]
-    work.enqueue(stale_inbox + stale_outbox, why="redrive")
-    report.inbox_redriven = len(stale_inbox)
-    report.outbox_redriven = len(stale_outbox)
+    """Hand what was lost to the retry queue: work pending and last handed to processing longer ago
+    than the queue's visibility timeout (what is merely queued, or being retried, is younger).
+
+    Each item is re-driven at most once per visibility timeout (its hand-off time moves to now),
+    a page at a time, and a bounded number of times in all.
+    """
+    from chalicelib.settings import get_settings
+
+    before = real_now - timedelta(seconds=get_settings().work_visibility_seconds)
+    lost_inbox = [r for r in inbox.stale(before) if inbox.redriven(r, real_now)]
+    lost_outbox = [i for i in outbox.stale(before) if outbox.handed_off(i, real_now)]
+    refs = [work.inbox_ref(r.partner_id, r.webhook_id) for r in lost_inbox]
+    work.enqueue(refs + [work.outbox_ref(i) for i in lost_outbox], why="redrive")
+    report.inbox_redriven = len(lost_inbox)
+    report.outbox_redriven = len(lost_outbox)
 
 
 def expire_waiting(real_now: datetime, report: SweepReport) -> None:

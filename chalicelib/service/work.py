@@ -61,7 +61,13 @@ def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
 
 
 def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: bool = False) -> None:
-    """Count a failed attempt on an event; `last_attempt` when the queue sends it to the DLQ next."""
+    """Count a failed attempt (it is handed to the retry queue now); `last_attempt` when the queue
+    sends it to the DLQ next."""
+    if ref.get("kind") == "outbox":
+        from chalicelib import clock
+        from chalicelib.store import outbox
+
+        outbox.handed_off(ref["outbox_id"], clock.system_now())
     if ref.get("kind") == "inbox":
         from chalicelib.store.inbox import InboxRef, note_failure
 

@@ -27,7 +27,7 @@ DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contr
 PENDING_QUEUE = "PENDING#INBOX"
 WAITING_QUEUE = "WAITING#INBOX"  # parked for a delivery; expires after `WAIT_LIMIT`
 FAILED_QUEUE = "FAILED#INBOX"  # gave up re-driving: waits for `clm dlq replay` (never expires)
-MAX_REDRIVES = 10
+MAX_REDRIVES = 10  # failed attempts and re-drives together; then the event is dead-lettered
 FINAL = frozenset({"applied", "ignored"})
 AWAITING_DELIVERY = "awaiting_delivery"
 
@@ -165,20 +165,54 @@ def unpark(ref: InboxRef) -> None:
     _update(ref, actions, InboxItem.status == "pending")
 
 
+def _handoff_key(ref: InboxRef, at: datetime) -> str:
+    """The re-drive queue's sort key: when the event was last handed to processing."""
+    return f"{clock.iso(at)}#{ref.key[0]}"
+
+
+def _dead_letter(ref: InboxRef) -> None:
+    _update(
+        ref,
+        [InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set(FAILED_QUEUE)],
+        InboxItem.status == "pending",
+    )
+
+
 def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> None:
-    """Count a failed attempt. After `MAX_REDRIVES`, or when the queue gives up (`last_attempt`),
-    the event is `dead_lettered`: the sweep stops re-driving it and `clm dlq replay` brings it back."""
+    """Count a failed attempt; it is handed to the retry queue now (the sweep leaves it alone for a
+    visibility timeout). After `MAX_REDRIVES`, or when the queue gives up (`last_attempt`), the event
+    is `dead_lettered`: the sweep stops re-driving it and `clm dlq replay` brings it back."""
     item = _update(
         ref,
         [InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
         InboxItem.status == "pending",
     )
-    if item is not None and (last_attempt or item.attempts >= MAX_REDRIVES):
+    if item is None:
+        return
+    if last_attempt or item.attempts >= MAX_REDRIVES:
+        _dead_letter(ref)
+    elif item.gsi1pk == PENDING_QUEUE:
         _update(
             ref,
-            [InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set(FAILED_QUEUE)],
-            InboxItem.status == "pending",
+            [InboxItem.gsi1sk.set(_handoff_key(ref, clock.system_now()))],
+            InboxItem.gsi1pk == PENDING_QUEUE,
         )
+
+
+def redriven(ref: InboxRef, now: datetime) -> bool:
+    """The sweep hands a lost event to the retry queue: once per visibility timeout, `MAX_REDRIVES`
+    times at most (a worker killed mid-way never noted its failures). False when it is given up."""
+    item = _update(
+        ref,
+        [InboxItem.attempts.add(1), InboxItem.gsi1sk.set(_handoff_key(ref, now))],
+        (InboxItem.status == "pending") & (InboxItem.gsi1pk == PENDING_QUEUE),
+    )
+    if item is None:
+        return False
+    if item.attempts > MAX_REDRIVES:
+        _dead_letter(ref)
+        return False
+    return True
 
 
 def requeue(ref: InboxRef) -> bool:
@@ -202,8 +236,10 @@ def _queued(queue: str, before: datetime, limit: int) -> list[InboxItem]:
     ]
 
 
-def stale(before: datetime, limit: int = 200) -> list[InboxRef]:
-    """Accepted inbox items still unprocessed at `before` (the stream missed or failed them)."""
+def stale(before: datetime, limit: int = 100) -> list[InboxRef]:
+    """Events pending and last handed to processing before `before`: lost, not merely queued.
+
+    A page of the oldest: a large backlog is spread over sweeps, never multiplied."""
     return [InboxRef(i.partner_id, i.webhook_id) for i in _queued(PENDING_QUEUE, before, limit)]
 
 

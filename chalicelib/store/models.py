@@ -233,6 +233,7 @@ class OutboxItem(Item, discriminator="outbox"):
     created_at = UTCDateTimeAttribute()
     delivered_at = UTCDateTimeAttribute(null=True)
     source = UnicodeAttribute(null=True)  # what caused it (event or sweep), for tracing
+    handoffs = NumberAttribute(default=0)  # times handed to the retry queue (failed or found lost)
 
 
 ALL_MODELS: tuple[type[Item], ...] = (

@@ -13,7 +13,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib import clock
-from chalicelib.store import bind
+from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import OutboxItem
 
 PENDING_QUEUE = "PENDING#OUTBOX"
@@ -84,8 +84,29 @@ def mark_delivered(outbox_id: str, now: datetime) -> None:
     )
 
 
-def stale(before: datetime, limit: int = 200) -> list[str]:
-    """Ids of messages still pending at `before`."""
+MAX_HANDOFFS = 10  # then a message that keeps getting lost waits in FAILED#OUTBOX for ops
+FAILED_QUEUE = "FAILED#OUTBOX"
+
+
+def handed_off(outbox_id: str, now: datetime) -> bool:
+    """The message was handed to the retry queue (it failed, or the sweep found it lost): the sweep
+    leaves it alone for a visibility timeout. False once it has been handed off too often."""
+    bind()
+    pk, sk = _key(outbox_id)
+    item = OutboxItem(pk, sk)
+    moved = conditional_update(
+        item,
+        [OutboxItem.handoffs.add(1), OutboxItem.gsi1sk.set(f"{clock.iso(now)}#{outbox_id}")],
+        (OutboxItem.status == "pending") & (OutboxItem.gsi1pk == PENDING_QUEUE),
+    )
+    if moved and item.handoffs > MAX_HANDOFFS:
+        conditional_update(item, [OutboxItem.gsi1pk.set(FAILED_QUEUE)], OutboxItem.status == "pending")
+        return False
+    return moved
+
+
+def stale(before: datetime, limit: int = 100) -> list[str]:
+    """Ids of messages pending and last handed off before `before` (a page of the oldest)."""
     bind()
     upper = f"{clock.iso(before)}#~"
     return [

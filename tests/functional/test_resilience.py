@@ -13,6 +13,7 @@ from tests.functional.test_lifecycle import body_of, subscribe
 
 # Business time for sweeps that test housekeeping only: before any deadline of the example delivery.
 DELIVERED_AT = datetime.fromisoformat(example("vehicle.delivered")["data"]["delivered_at"])
+VISIBILITY = timedelta(seconds=360)  # the work queue's visibility timeout (infra/ default)
 
 
 def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
@@ -77,13 +78,15 @@ def test_a_lost_stream_record_is_redriven_by_the_sweep(harness: Harness) -> None
     harness.drain()
     harness.stream.handler = real_handler
     assert body_of(harness.get("/dealers/dealer-a/tasks"))["items"] == []
-    too_early = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(seconds=30))
-    assert too_early.inbox_redriven == 0  # too early to call it lost
-    report = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=2))
+    too_early = sweep(DELIVERED_AT, real_now=clock.now() + VISIBILITY - timedelta(seconds=1))
+    assert too_early.inbox_redriven == 0  # it may still be on its way: not lost yet
+    lost_at = clock.now() + VISIBILITY + timedelta(seconds=1)
+    report = sweep(DELIVERED_AT, real_now=lost_at)
     assert report.inbox_redriven == 1
+    assert sweep(DELIVERED_AT, real_now=lost_at + timedelta(minutes=1)).inbox_redriven == 0  # once a period
     harness.drain()
     assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
-    later = sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=3))
+    later = sweep(DELIVERED_AT, real_now=lost_at + 2 * VISIBILITY)
     assert later.outbox_redriven == 0  # the stream delivered them
 
 
@@ -103,10 +106,11 @@ def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None
     harness.drain()
     harness.stream.handler = real_handler
     assert staff() == []
-    assert sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=2)).outbox_redriven == 3
+    lost_at = clock.now() + VISIBILITY + timedelta(seconds=1)
+    assert sweep(DELIVERED_AT, real_now=lost_at).outbox_redriven == 3
     harness.drain()
     assert len(staff()) == 3
-    assert sweep(DELIVERED_AT, real_now=clock.now() + timedelta(minutes=3)).outbox_redriven == 0
+    assert sweep(DELIVERED_AT, real_now=lost_at + 2 * VISIBILITY).outbox_redriven == 0
 
 
 def test_failing_delivery_ends_in_the_dlq_and_replays(

@@ -1,0 +1,154 @@
+"""Only what failed or was lost goes to the retry queue; a success never reaches the DLQ (DESIGN.md §9)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from tests.conftest import NOW, ROOT, Harness, example
+from tests.functional.test_lifecycle import body_of
+from tests.functional.test_resilience import DELIVERED_AT, VISIBILITY
+
+
+def lose_stream(harness: Harness) -> Any:
+    """The stream drops its records until the returned function is called."""
+    real = harness.stream.handler
+    harness.stream.handler = lambda event, context: None
+
+    def restore() -> None:
+        harness.stream.handler = real
+
+    return restore
+
+
+def test_lost_work_is_redriven_once_per_visibility_timeout_and_at_most_ten_times(harness: Harness) -> None:
+    from chalicelib.service.sweep import sweep
+    from chalicelib.store import inbox
+
+    restore = lose_stream(harness)
+    assert harness.post("dealer-a", example("vehicle.delivered"), msg_id="lost").status_code == 202
+    harness.drain()
+    restore()
+    ref = inbox.InboxRef("dealer-a", "lost")
+    at = NOW
+    redriven = 0
+    for _ in range(15):  # the worker dies every time (a timeout): nothing notes a failure
+        at += VISIBILITY + timedelta(seconds=1)
+        report = sweep(DELIVERED_AT, real_now=at)
+        assert sweep(DELIVERED_AT, real_now=at + timedelta(seconds=30)).inbox_redriven == 0
+        redriven += report.inbox_redriven
+    assert redriven == inbox.MAX_REDRIVES
+    item = inbox.load(ref)
+    assert item is not None and item.status == "dead_lettered"
+    assert body_of(harness.get("/partners/dealer-a/events/lost"))["outcome"] == "dead_lettered"
+
+
+def test_work_being_retried_by_the_queue_is_not_redriven(harness: Harness, monkeypatch: Any) -> None:
+    from chalicelib.service import process
+    from chalicelib.service.sweep import sweep
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("flaky dependency")
+
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    monkeypatch.setitem(process.HANDLERS, "handover.submitted", broken)
+    assert harness.post("dealer-a", example("handover.submitted"), msg_id="retried").status_code == 202
+    harness.stream.step()  # fails: handed to the retry queue now
+    # Business time far ahead (`clm sweep --at`) and housekeeping within the visibility timeout.
+    report = sweep(NOW + timedelta(days=60), real_now=NOW + VISIBILITY - timedelta(seconds=5))
+    assert report.inbox_redriven == 0
+
+
+def test_clm_sweep_far_ahead_redrives_nothing(harness: Harness, capsys: Any) -> None:
+    from chalicelib.cli import main
+
+    restore = lose_stream(harness)
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    restore()
+    capsys.readouterr()
+    assert main(["sweep", "--at", "2030-01-01T00:00:00+08:00"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["inbox_redriven"], report["outbox_redriven"]) == (0, 0)
+
+
+def test_one_bad_message_in_a_queue_batch_never_makes_the_good_ones_run_again(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib import aws
+    from chalicelib.service import work
+    from chalicelib.settings import get_settings
+
+    runs: list[str] = []
+
+    def handle(ref: Any, lambda_context: Any = None) -> str:
+        runs.append(ref["outbox_id"])
+        if ref["outbox_id"] == "bad":
+            raise LookupError("no such message")
+        return "delivered"
+
+    sqs, url = aws.client("sqs"), get_settings().queue_urls["work"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
+    work.enqueue([work.outbox_ref("bad")] + [work.outbox_ref(f"good-{n}") for n in range(3)])
+    monkeypatch.setattr(work, "handle", handle)
+    harness.queue.step_now()  # one batch of four: three succeed, one is reported failed
+    harness.queue.step_now()  # only the failed one comes back
+    assert sorted(runs) == ["bad", "bad", "good-0", "good-1", "good-2"]
+
+
+def test_a_failing_stream_record_is_handed_to_the_queue_and_the_batch_goes_on(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib.service import process
+
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("bug in one handler")
+
+    monkeypatch.setitem(process.HANDLERS, "handover.submitted", broken)
+    assert harness.post("dealer-a", example("handover.submitted"), msg_id="bad").status_code == 202
+    assert harness.post("dealer-a", example("delivery.feedback_submitted"), msg_id="good").status_code == 202
+    harness.stream.step()
+    assert body_of(harness.get("/partners/dealer-a/events/good"))["outcome"] == "applied"
+    found = body_of(harness.get("/partners/dealer-a/events/bad"))
+    assert (found["outcome"], found["attempts"]) == ("pending", 1)
+    assert harness.stream.unfinished == []  # handed to SQS, not held in the shard
+
+
+def test_infra_keeps_the_retry_queue_in_step_with_its_consumer() -> None:
+    from chalicelib.local.provision import parameters
+    from chalicelib.settings import WORK_MAX_RECEIVES, get_settings
+
+    template = json.loads((ROOT / "infra" / "resources.json").read_text())
+    params = parameters()
+    queue = template["Resources"]["WorkQueueSqs"]["Properties"]
+    assert queue["VisibilityTimeout"] == {"Ref": "WorkVisibilityTimeout"}
+    assert int(params["WorkVisibilityTimeout"]) >= 6 * int(params["WorkConsumerTimeout"])
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == WORK_MAX_RECEIVES
+    assert get_settings().work_visibility_seconds == int(params["WorkVisibilityTimeout"])
+    function = template["Resources"]["WorkQueue"]["Properties"]
+    assert function["Timeout"] == {"Ref": "WorkConsumerTimeout"}
+    sources = [
+        *function["Events"].values(),
+        *template["Resources"]["TableStream"]["Properties"]["Events"].values(),
+    ]
+    assert all(s["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for s in sources)
+
+
+def test_infra_fragments_merge_into_functions_the_app_defines() -> None:
+    """`chalice package --merge-template` deep-merges by logical id: a fragment must name a function
+    of the app (CamelCase of its handler's name), and a resource of ours must never share one."""
+    import app as app_module
+
+    template = json.loads((ROOT / "infra" / "resources.json").read_text())
+    handlers = {
+        "".join(part.capitalize() for part in name.split("_")) for name in app_module.app.handler_map
+    } | {"RestAPI"}
+    fragments = {name for name, resource in template["Resources"].items() if "Type" not in resource}
+    own = {name for name, resource in template["Resources"].items() if "Type" in resource}
+    assert fragments <= handlers
+    assert not own & handlers
