@@ -1,47 +1,36 @@
 """Apply an accepted event: state, tasks, timeline and outbox, idempotently, and record its outcome.
 
 No transaction: every write is an upsert of the same values or a put under a key derived from
-the event, and the inbox item's outcome is written last. A crash anywhere is healed by running
-the whole event again (stream retry, SQS retry or sweeper re-drive); nothing doubles.
+the event. The conditional updates come first (the ownership claim, a task closed, the odometer
+moved); then everything else the event writes goes out in one batch with its outcome. A crash
+anywhere is healed by running the whole event again (stream retry, SQS retry or sweeper
+re-drive); nothing doubles.
 
-Whose data an event may touch is decided in one place (`ownership.resolve`, deliveries in
-`delivery.apply`); handlers get the result and write under that dealer's keys only.
+Where an event may apply is decided in one place before any handler runs (`ownership.resolve`,
+deliveries in `handlers.deliveries`); handlers (`service/handlers/`) write under that dealer's
+keys only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.domain import tasks as task_rules
+from chalicelib.domain.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE
 from chalicelib.events import EventSpec
 from chalicelib.observability import count, logger
-from chalicelib.service import delivery
-from chalicelib.service.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE, Target, Wait, resolve
-from chalicelib.store import inbox, records, tasks
+from chalicelib.service.handlers import HANDLERS, Context, Effects, deliveries
+from chalicelib.service.ownership import Target, Wait, resolve
+from chalicelib.store import inbox, records, write_all
 from chalicelib.store.inbox import InboxRef
+from chalicelib.store.models import InboxItem
 
 PII_KEYS = frozenset({"name", "phone", "birthday", "customer_name"})
 OCCURRED_FIELDS = ("delivered_at", "read_at", "completed_at", "opened_at", "captured_at", "audited_at", "at")
 SENDER_REASONS = {FOREIGN_VEHICLE: UNKNOWN_VEHICLE}
 """What a sender is told instead of the true reason (nothing may tell it that a VIN is known)."""
-
-
-@dataclass(frozen=True)
-class Context:
-    partner_id: str
-    partner_kind: str
-    webhook_id: str
-    event_type: str
-    received_at: datetime
-    waited: bool = False  # it waited for its delivery: no check at accept time saw it as the sender's
-
-
-Handler = Callable[[Context, Any, Target, datetime], None]
 
 
 def redact(value: Any) -> Any:
@@ -61,156 +50,33 @@ def occurred_at(data: Any, fallback: datetime) -> datetime:
     return fallback
 
 
-def timeline_owners(spec: EventSpec, ctx: Context, data: Any, target: Target) -> list[str]:
-    """Where the event shows: the target dealer's vehicle, and the sender's own record it is about."""
-    owners = []
+def timeline_entries(
+    spec: EventSpec, ref: InboxRef, data: Any, target: Target, occurred: datetime, effects: Effects
+) -> list[Any]:
+    """The event's entries: on the target dealer's vehicle (with the reading or service it carried)
+    and on the sender's own record it is about; on the sender's own timeline when neither."""
+    summary = redact(data.model_dump(mode="json"))
+    owners: list[tuple[str, bool]] = []
     if target.vehicle is not None and target.dealer_id is not None:
-        owners.append(records.vehicle_pk(target.dealer_id, target.vehicle.vin))
+        owners.append((records.vehicle_pk(target.dealer_id, target.vehicle.vin), True))
     if spec.subject == "record":
-        owners.append(records.record_pk(ctx.partner_id, target.dealer_id, data))
-    return owners or [records.partner_pk(ctx.partner_id)]
-
-
-# --- handlers: one per event type that changes state ---------------------------------------------
-
-
-def _vehicle(target: Target) -> tuple[str, Any]:
-    assert target.dealer_id is not None and target.vehicle is not None, "resolved to the sender's vehicle"
-    return target.dealer_id, target.vehicle
-
-
-def _close_for_event(ctx: Context, target: Target, by: str, now: datetime) -> None:
-    """Close the task this event fulfils, for the vehicle's current delivery."""
-    dealer_id, vehicle = _vehicle(target)
-    kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
-    tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), now, by)
-
-
-def on_handover_submitted(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    records.set_vehicle_fields(
-        dealer_id,
-        vehicle.vin,
-        handover={
-            "submitted_by": data.submitted_by,
-            "submitted_at": clock.iso(ctx.received_at),
-            "form": data.form.model_dump(mode="json"),
-        },
-    )
-    _close_for_event(ctx, target, data.submitted_by, now)
-
-
-def on_handover_confirmed(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    records.set_vehicle_fields(
-        dealer_id,
-        vehicle.vin,
-        handover_confirmation={
-            "confirmed_by": data.confirmed_by,
-            "confirmed_at": clock.iso(ctx.received_at),
-            "corrections": list(data.corrections),
-            "accurate": not data.corrections,
-        },
-    )
-    _close_for_event(ctx, target, data.confirmed_by, now)
-
-
-def on_delivery_feedback(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    records.set_vehicle_fields(
-        dealer_id,
-        vehicle.vin,
-        delivery_feedback={
-            "submitted_by": data.submitted_by,
-            "submitted_at": clock.iso(ctx.received_at),
-            "questions": list(data.questions),
-            "needs": list(data.needs),
-        },
-    )
-    _close_for_event(ctx, target, data.submitted_by, now)
-
-
-def _record_reading(ctx: Context, target: Target, km: int, read_at: datetime, source: str) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    moved = records.advance_odometer(dealer_id, vehicle.vin, km, read_at)
-    if not moved:
-        current = records.get_vehicle(dealer_id, vehicle.vin)
-        moved = current is not None and current.odometer_read_at == read_at and current.odometer_km == km
-    records.put_odometer(dealer_id, vehicle.vin, km, read_at, source, applied=moved)
-    if ctx.waited:
-        # Accepted before the delivery, so never reserved: the next reading is judged against it too.
-        records.raise_reading(records.Tenure(dealer_id, vehicle.delivered_at), vehicle.vin, km, read_at)
-
-
-def on_odometer(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    _record_reading(ctx, target, data.odometer_km, data.read_at, data.source)
-
-
-def on_service(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    dealer_id, vehicle = _vehicle(target)
-    records.put_service(
-        dealer_id,
-        vehicle.vin,
-        data.repair_order_id,
-        data.kind,
-        data.odometer_km,
-        data.completed_at,
-        list(data.items),
-    )
-    _record_reading(ctx, target, data.odometer_km, data.completed_at, "service")
-    if data.kind in ("first_service", "maintenance"):
-        current = records.get_vehicle(dealer_id, vehicle.vin)
-        last = current.last_service if current is not None else None
-        if current is not None and (not last or last["completed_at"] <= clock.iso(data.completed_at)):
-            records.set_vehicle_fields(
-                dealer_id,
-                vehicle.vin,
-                last_service={
-                    "kind": data.kind,
-                    "repair_order_id": data.repair_order_id,
-                    "odometer_km": data.odometer_km,
-                    "completed_at": clock.iso(data.completed_at),
-                },
-            )
-
-
-def on_insurance(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    if target.vehicle is None or target.dealer_id is None:
-        return  # the finance arm insured a car no dealer has delivered: kept on its own timeline
-    records.set_vehicle_fields(
-        target.dealer_id,
-        target.vehicle.vin,
-        insurance={
-            "insurer": data.insurer,
-            "policy_no": data.policy_no,
-            "expires_on": data.expires_on.isoformat(),
-            "updated_by": ctx.partner_id,
-        },
-    )
-
-
-HANDLERS: dict[str, Handler] = {
-    "handover.submitted": on_handover_submitted,
-    "handover.confirmed": on_handover_confirmed,
-    "delivery.feedback_submitted": on_delivery_feedback,
-    "odometer.reported": on_odometer,
-    "service.completed": on_service,
-    "insurance.policy_updated": on_insurance,
-}
-PREFERENCES = ("sms_opt_out", "care_opt_out", "locale", "preferred_channel", "birthday")
-
-
-def mention_customer(ctx: Context, data: Any, target: Target, now: datetime) -> None:
-    """A record event naming a customer creates that dealer's customer on first mention."""
-    customer_id = getattr(data, "customer_id", None)
-    if not customer_id or target.dealer_id is None:
-        return
-    changes: dict[str, Any] = {}
-    if ctx.event_type == "customer.preferences_updated":
-        changes = {name: getattr(data, name) for name in PREFERENCES}
-        if changes["birthday"] is not None:
-            changes["birthday"] = changes["birthday"].isoformat()
-    records.update_customer(target.dealer_id, customer_id, changes, now)
+        owners.append((records.record_pk(ref.partner_id, target.dealer_id, data), False))
+    if not owners:
+        owners.append((records.partner_pk(ref.partner_id), False))
+    return [
+        records.timeline_entry(
+            owner_pk,
+            occurred,
+            ref.webhook_id,
+            spec.type,
+            ref.partner_id,
+            target.dealer_id,
+            summary,
+            reading=effects.reading if on_vehicle else None,
+            service=effects.service if on_vehicle else None,
+        )
+        for owner_pk, on_vehicle in owners
+    ]
 
 
 # --- outcomes -------------------------------------------------------------------------------------
@@ -258,7 +124,7 @@ def _park(ref: InboxRef, spec: EventSpec, wait: Wait) -> None:
 
 
 def _target(
-    ref: InboxRef, item: Any, spec: EventSpec, partner_kind: str, data: Any, occurred: datetime
+    ref: InboxRef, item: InboxItem, spec: EventSpec, partner_kind: str, data: Any, occurred: datetime
 ) -> tuple[Target | None, bool]:
     """Where the event applies (None while it waits for a delivery, parked), and whether it waited."""
     waited = item.reason == inbox.AWAITING_DELIVERY
@@ -294,38 +160,29 @@ def process(ref: InboxRef) -> str:
     data: Any = event.data
     now = clock.now()
     occurred = occurred_at(data, event.timestamp)
+    target: Target | None
     if spec.subject == "delivery":
-        ignored = delivery.apply(ref.partner_id, ref.webhook_id, data, now)
-        if ignored is not None:
-            ignore(ref, spec.type, ignored.reason, now)
+        applied = deliveries.apply(ref.partner_id, ref.webhook_id, data, now)
+        if isinstance(applied, deliveries.Ignored):
+            ignore(ref, spec.type, applied.reason, now)
             return "ignored"
-        target: Target | None = Target(ref.partner_id, records.get_vehicle(ref.partner_id, data.vin))
-        waited = False
+        target, waited = Target(ref.partner_id, applied), False
     else:
         target, waited = _target(ref, item, spec, partner.kind, data, occurred)
     if target is None:
         return "waiting"
-    ctx = Context(ref.partner_id, partner.kind, ref.webhook_id, spec.type, item.received_at, waited)
+    ctx = Context(ref.partner_id, partner.kind, ref.webhook_id, spec.type, item.received_at, now, waited)
+    effects = Effects()
     handler = HANDLERS.get(spec.type)
     if handler is not None:
-        handler(ctx, data, target, now)
-    if spec.subject == "record":
-        mention_customer(ctx, data, target, now)
-    for owner_pk in timeline_owners(spec, ctx, data, target):
-        records.put_timeline(
-            owner_pk,
-            occurred,
-            ref.webhook_id,
-            spec.type,
-            ref.partner_id,
-            target.dealer_id,
-            redact(data.model_dump(mode="json")),
-        )
+        handler(ctx, data, target, effects)
     if spec.subject == "delivery":
         release_waiting(ref.partner_id, data.vin)
-    if waited:
-        records.delete_wait(ref.partner_id, data.vin, ref.webhook_id)
-    inbox.mark_applied(ref, now)
+    entries = timeline_entries(spec, ref, data, target, occurred, effects)
+    if effects.keep_first_entry and entries:
+        records.put_if_absent(entries.pop(0))  # the vehicle's entry comes first
+    deletes = [records.wait_key(ref.partner_id, data.vin, ref.webhook_id)] if waited else []
+    write_all([*entries, *effects.puts, inbox.applied_item(item, now)], deletes)
     logger.info(
         "event applied",
         extra={"partner_id": ref.partner_id, "webhook_id": ref.webhook_id, "event_type": spec.type},

@@ -143,26 +143,9 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
         "odometer": {
             "km": vehicle.odometer_km,
             "read_at": clock.iso(vehicle.odometer_read_at) if vehicle.odometer_read_at else None,
-            "readings": [
-                {
-                    "km": i.odometer_km,
-                    "read_at": clock.iso(i.read_at),
-                    "source": i.source,
-                    "applied": i.applied,
-                }
-                for i in found.readings
-            ],
+            "readings": found.readings,
         },
-        "services": [
-            {
-                "repair_order_id": i.repair_order_id,
-                "kind": i.kind,
-                "odometer_km": i.odometer_km,
-                "completed_at": clock.iso(i.completed_at),
-                "items": list(i.items),
-            }
-            for i in found.services
-        ],
+        "services": found.services,
         "last_service": vehicle.last_service,
         "timeline": [
             {

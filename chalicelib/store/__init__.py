@@ -50,6 +50,37 @@ def conditional_update(item: Any, actions: list[Any], condition: Any) -> bool:
     return True
 
 
+def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
+    """Put items (unconditionally) and delete keys, 25 to a request (BatchWriteItem).
+
+    What DynamoDB hands back unprocessed is sent again with backoff. Not atomic: every item
+    written this way must be idempotent to write again (derived keys, same values).
+    """
+    import time
+
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    bind()
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in puts:
+        unique[(item.pk, item.sk)] = {"PutRequest": {"Item": item.serialize()}}
+    for pk, sk in deletes:
+        unique[(pk, sk)] = {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+    requests = list(unique.values())
+    table = get_settings().table_name
+    ddb = aws.client("dynamodb")
+    for start in range(0, len(requests), 25):
+        pending: dict[str, Any] = {table: requests[start : start + 25]}
+        for attempt in range(8):
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError("DynamoDB left writes unprocessed")
+
+
 def unbind() -> None:
     global _bound_to
     _bound_to = None

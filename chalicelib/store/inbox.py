@@ -128,6 +128,17 @@ def _final(status: str, now: datetime) -> list[Any]:
     ]
 
 
+def applied_item(item: InboxItem, now: datetime) -> InboxItem:
+    """The inbox item closed as applied, to be written with the event's other effects (one batch)."""
+    closed = InboxItem.from_raw_data(item.serialize())
+    closed.status = "applied"
+    closed.processed_at = now
+    closed.expires_at = now + DEDUP_RETENTION
+    for name in ("reason", "ops_reason", "waiting_for", "gsi1pk", "gsi1sk"):
+        setattr(closed, name, None)
+    return closed
+
+
 def mark_applied(ref: InboxRef, now: datetime) -> None:
     """Close the inbox item as applied (the truth wins over a concurrent expiry)."""
     _update(

@@ -9,12 +9,12 @@ Layout (pk / sk):
                                                       latest accepted odometer reading
     VEH#<dealer>#<vin>        VEHICLE                 that dealer's vehicle: delivery, staff, plans,
                                                       odometer, handover; `transferred_at` once resold
-    VEH#<dealer>#<vin>        ODO#<read_at>#<source>  odometer reading
-    VEH#<dealer>#<vin>        SVC#<at>#<order>        service record
     VEH#<dealer>#<vin>        TASKREF#<task id>       the dealer's task about this vehicle (transfers
                                                       cancel them)
     VEH#<dealer>#<vin>        WAIT#<wh-id>            the dealer's event waiting for its delivery
-    VEH#|CUST#|LOAN#|...      T#<at>#<partner>#<id>   timeline entry (one per event and owner)
+    VEH#|CUST#|LOAN#|...      T#<at>#<partner>#<id>   timeline entry (one per event and owner); on a
+                                                      vehicle it carries the event's odometer reading
+                                                      and service record too
     DEALER#<id>               TASK#<task id>          staff task
     OUTBOX#<id>               OUTBOX                  notification to deliver
     IDEMPOTENCY#...           ...                     Powertools idempotency records
@@ -181,22 +181,6 @@ class WaitItem(Item, discriminator="wait"):
     webhook_id = UnicodeAttribute()
 
 
-class OdometerItem(Item, discriminator="odometer"):
-    odometer_km = NumberAttribute()
-    read_at = UTCDateTimeAttribute()
-    source = UnicodeAttribute()
-    applied = BooleanAttribute()  # False when older than the latest known reading
-
-
-class ServiceItem(Item, discriminator="service"):
-    repair_order_id = UnicodeAttribute()
-    kind = UnicodeAttribute()
-    odometer_km = NumberAttribute()
-    completed_at = UTCDateTimeAttribute()
-    items = ListAttribute(of=UnicodeAttribute, default=list)
-    dealer_id = UnicodeAttribute()
-
-
 class TimelineItem(Item, discriminator="timeline"):
     event_type = UnicodeAttribute()
     occurred_at = UTCDateTimeAttribute()
@@ -204,6 +188,8 @@ class TimelineItem(Item, discriminator="timeline"):
     webhook_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute(null=True)
     summary = JSONAttribute()
+    reading = JSONAttribute(null=True)  # {km, read_at, source, applied}: readings and services
+    service = JSONAttribute(null=True)  # {repair_order_id, kind, odometer_km, completed_at, items}
 
 
 class TaskItem(Item, discriminator="task"):
@@ -246,8 +232,6 @@ ALL_MODELS: tuple[type[Item], ...] = (
     VehicleItem,
     TaskRefItem,
     WaitItem,
-    OdometerItem,
-    ServiceItem,
     TimelineItem,
     TaskItem,
     OutboxItem,

@@ -34,11 +34,10 @@ def _key(outbox_id: str) -> tuple[str, str]:
     return f"OUTBOX#{outbox_id}", "OUTBOX"
 
 
-def put(message: Message, now: datetime) -> bool:
-    """Record a message once; False when its id was already recorded (delivered or not)."""
-    bind()
+def new_item(message: Message, now: datetime) -> OutboxItem:
+    """The outbox item of a message not yet recorded (to be written in a batch with others)."""
     pk, sk = _key(message.outbox_id)
-    item = OutboxItem(
+    return OutboxItem(
         pk,
         sk,
         outbox_id=message.outbox_id,
@@ -54,6 +53,12 @@ def put(message: Message, now: datetime) -> bool:
         gsi1sk=f"{clock.iso(clock.system_now())}#{message.outbox_id}",
         expires_at=now + RETENTION,
     )
+
+
+def put(message: Message, now: datetime) -> bool:
+    """Record a message once; False when its id was already recorded (delivered or not)."""
+    bind()
+    item = new_item(message, now)
     try:
         item.save(condition=OutboxItem.pk.does_not_exist())
     except PutError as exc:

@@ -16,13 +16,13 @@ from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
+from chalicelib.domain import odometer, services
+from chalicelib.domain.ownership import Tenure, successor
 from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import (
     CustomerItem,
     Item,
-    OdometerItem,
     Person,
-    ServiceItem,
     TaskRefItem,
     TimelineItem,
     VehicleItem,
@@ -80,14 +80,6 @@ def record_pk(partner_id: str, dealer_id: str | None, data: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Tenure:
-    """One dealer's delivery of a VIN: the vehicle is that dealer's from `delivered_at` on."""
-
-    dealer_id: str
-    delivered_at: datetime
-
-
-@dataclass(frozen=True)
 class Owner:
     vin: str
     tenure: Tenure
@@ -101,8 +93,7 @@ class Owner:
 
     def after(self, tenure: Tenure) -> Tenure | None:
         """The delivery that superseded `tenure`, if any."""
-        later = [t for t in self.tenures if t.delivered_at > tenure.delivered_at]
-        return later[0] if later else None
+        return successor(list(self.tenures), tenure)
 
     @property
     def dealer_id(self) -> str:
@@ -282,12 +273,14 @@ def _vehicle_item(dealer_id: str, vin: str) -> VehicleItem:
     return VehicleItem(vehicle_pk(dealer_id, vin), "VEHICLE")
 
 
-def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any], current: bool = True) -> bool:
+def upsert_delivery(
+    dealer_id: str, vin: str, fields: dict[str, Any], current: bool = True
+) -> VehicleItem | None:
     """Record the dealer's delivery on its vehicle item, unless a later one of its own is recorded.
 
     Replaying the same delivery changes nothing; a later one by the same dealer (sold again) starts
     a fresh handover and keeps the dealer's odometer and service history. A `current` delivery
-    clears a transfer mark (the dealer has the car again). False when stale.
+    clears a transfer mark (the dealer has the car again). The vehicle as it now is; None when stale.
     """
     bind()
     advisor, specialist = fields["sales_advisor"], fields["service_specialist"]
@@ -311,13 +304,15 @@ def upsert_delivery(dealer_id: str, vin: str, fields: dict[str, Any], current: b
     item = _vehicle_item(dealer_id, vin)
     same = VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at)
     if conditional_update(item, common, same):
-        return True
+        return item
     fresh_start = [
         VehicleItem.handover.remove(),
         VehicleItem.handover_confirmation.remove(),
         VehicleItem.delivery_feedback.remove(),
     ]
-    return conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at)
+    if conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at):
+        return item
+    return None
 
 
 def get_vehicle(dealer_id: str, vin: str) -> VehicleItem | None:
@@ -345,59 +340,65 @@ def mark_transferred(tenure: Tenure, vin: str, at: datetime) -> bool:
     )
 
 
-def advance_odometer(dealer_id: str, vin: str, km: int, read_at: datetime) -> bool:
-    """Move the vehicle's odometer forward to a newer, not lower reading; never back. True when it moved."""
+MILEAGE_TRIES = 5
+
+
+def record_mileage(
+    vehicle: VehicleItem, km: int, read_at: datetime, service: dict[str, Any] | None = None
+) -> bool:
+    """Move the vehicle's odometer to a reading that moves it and, for a service (`kind`,
+    `repair_order_id`) that becomes the last one, record it as such; one update.
+
+    Optimistic on what `vehicle` showed (a concurrent reading re-reads and decides again), so the
+    odometer never moves back whatever order readings are applied in. True when the reading counts
+    as applied (it moved the odometer, or is the reading the odometer shows).
+    """
     bind()
-    never_read = VehicleItem.odometer_read_at.does_not_exist()
-    return conditional_update(
-        _vehicle_item(dealer_id, vin),
-        [VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)],
-        # Newer in time and not lower in km: two readings checked before either was applied
-        # (and processed in either order) can never move the odometer back.
-        VehicleItem.pk.exists()
-        & (never_read | ((VehicleItem.odometer_read_at < read_at) & (VehicleItem.odometer_km <= km))),
-    )
+    current: VehicleItem | None = vehicle
+    for _ in range(MILEAGE_TRIES):
+        if current is None:
+            return False
+        shown_km = current.odometer_km
+        shown_at = current.odometer_read_at
+        actions: list[Any] = []
+        if odometer.moves_odometer(shown_km, shown_at, km, read_at):
+            actions += [VehicleItem.odometer_km.set(km), VehicleItem.odometer_read_at.set(read_at)]
+        last = current.last_service
+        last_at = datetime.fromisoformat(last["completed_at"]) if last else None
+        becomes_last = service is not None and services.becomes_last_service(
+            service["kind"], read_at, last_at
+        )
+        if becomes_last and service is not None:
+            actions.append(
+                VehicleItem.last_service.set(
+                    {**service, "odometer_km": km, "completed_at": clock.iso(read_at)}
+                )
+            )
+        applied = odometer.counts_as_applied(shown_km, shown_at, km, read_at)
+        if not actions:
+            return applied
+        unchanged = (
+            VehicleItem.odometer_read_at.does_not_exist()
+            if shown_at is None
+            else VehicleItem.odometer_read_at == shown_at
+        )
+        if becomes_last:
+            unchanged &= (
+                VehicleItem.last_service.does_not_exist()
+                if last is None
+                else VehicleItem.last_service == last
+            )
+        if conditional_update(_vehicle_item(current.dealer_id, current.vin), actions, unchanged):
+            return applied
+        current = get_vehicle(current.dealer_id, current.vin)
+    raise RuntimeError(f"readings of {vehicle.vin} kept changing its odometer")
 
 
-def put_odometer(dealer_id: str, vin: str, km: int, read_at: datetime, source: str, applied: bool) -> None:
-    """Record a reading once: processing it again later (when newer ones moved the odometer on)
-    keeps what its first application found."""
-    bind()
-    try:
-        OdometerItem(
-            vehicle_pk(dealer_id, vin),
-            f"ODO#{clock.iso(read_at)}#{source}",
-            odometer_km=km,
-            read_at=read_at,
-            source=source,
-            applied=applied,
-        ).save(condition=OdometerItem.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-
-
-def put_service(
-    dealer_id: str, vin: str, order_id: str, kind: str, km: int, completed_at: datetime, items: list[str]
-) -> None:
-    bind()
-    ServiceItem(
-        vehicle_pk(dealer_id, vin),
-        f"SVC#{clock.iso(completed_at)}#{order_id}",
-        repair_order_id=order_id,
-        kind=kind,
-        odometer_km=km,
-        completed_at=completed_at,
-        items=items,
-        dealer_id=dealer_id,
-    ).save()
-
-
-def put_task_ref(dealer_id: str, vin: str, task_id: str, delivered_at: datetime) -> None:
-    bind()
-    TaskRefItem(
+def task_ref_item(dealer_id: str, vin: str, task_id: str, delivered_at: datetime) -> TaskRefItem:
+    """The note, under the dealer's vehicle, of a task of one of its deliveries."""
+    return TaskRefItem(
         vehicle_pk(dealer_id, vin), f"TASKREF#{task_id}", task_id=task_id, delivered_at=delivered_at
-    ).save()
+    )
 
 
 def task_ids(tenure: Tenure, vin: str, *, before: bool = False) -> list[str]:
@@ -432,9 +433,56 @@ def waiting(dealer_id: str, vin: str) -> list[tuple[str, str]]:
     ]
 
 
+def wait_key(dealer_id: str, vin: str, webhook_id: str) -> tuple[str, str]:
+    return vehicle_pk(dealer_id, vin), f"WAIT#{webhook_id}"
+
+
 def delete_wait(dealer_id: str, vin: str, webhook_id: str) -> None:
     bind()
-    WaitItem(vehicle_pk(dealer_id, vin), f"WAIT#{webhook_id}").delete()
+    WaitItem(*wait_key(dealer_id, vin, webhook_id)).delete()
+
+
+def timeline_entry(
+    owner_pk: str,
+    occurred_at: datetime,
+    webhook_id: str,
+    event_type: str,
+    partner_id: str,
+    dealer_id: str | None,
+    summary: dict[str, Any],
+    *,
+    reading: dict[str, Any] | None = None,
+    service: dict[str, Any] | None = None,
+) -> TimelineItem:
+    """An event's entry on a timeline (one per event and owner); written with the event's outcome.
+
+    On a vehicle the entry is also the record of the reading or service the event carried, so
+    applying an event writes one item, not three.
+    """
+    return TimelineItem(
+        owner_pk,
+        f"T#{clock.iso(occurred_at)}#{partner_id}#{webhook_id}",
+        event_type=event_type,
+        occurred_at=occurred_at,
+        partner_id=partner_id,
+        webhook_id=webhook_id,
+        dealer_id=dealer_id,
+        summary=summary,
+        reading=reading,
+        service=service,
+    )
+
+
+def put_if_absent(item: Item) -> bool:
+    """Write an item unless one with its key exists; False when it did."""
+    bind()
+    try:
+        item.save(condition=Item.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def put_timeline(
@@ -447,39 +495,42 @@ def put_timeline(
     summary: dict[str, Any],
 ) -> None:
     bind()
-    TimelineItem(
-        owner_pk,
-        f"T#{clock.iso(occurred_at)}#{partner_id}#{webhook_id}",
-        event_type=event_type,
-        occurred_at=occurred_at,
-        partner_id=partner_id,
-        webhook_id=webhook_id,
-        dealer_id=dealer_id,
-        summary=summary,
-    ).save()
+    timeline_entry(owner_pk, occurred_at, webhook_id, event_type, partner_id, dealer_id, summary).save()
 
 
 @dataclass
 class VehicleRecords:
-    """Everything one dealer holds about one vehicle, in sort order (readings and services by time)."""
+    """Everything one dealer holds about one vehicle: its item, and its timeline in time order,
+    with the readings and services the timeline's events carried."""
 
     vehicle: VehicleItem | None = None
-    readings: list[OdometerItem] = field(default_factory=list)
-    services: list[ServiceItem] = field(default_factory=list)
     timeline: list[TimelineItem] = field(default_factory=list)
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        """Each reading once (a resent one under another webhook id is the same reading)."""
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in self.timeline:
+            if entry.reading:
+                seen.setdefault((entry.reading["read_at"], entry.reading["source"]), entry.reading)
+        return list(seen.values())
+
+    @property
+    def services(self) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for entry in self.timeline:
+            if entry.service:
+                seen.setdefault(entry.service["repair_order_id"], entry.service)
+        return list(seen.values())
 
 
 def vehicle_records(dealer_id: str, vin: str) -> VehicleRecords:
-    """The dealer's vehicle partition (profile, readings, services, timeline) in one query."""
+    """The dealer's vehicle partition (profile and timeline) in one query."""
     bind()
     out = VehicleRecords()
     for item in Item.query(vehicle_pk(dealer_id, vin), consistent_read=True):
         if isinstance(item, VehicleItem):
             out.vehicle = item
-        elif isinstance(item, OdometerItem):
-            out.readings.append(item)
-        elif isinstance(item, ServiceItem):
-            out.services.append(item)
         elif isinstance(item, TimelineItem):
             out.timeline.append(item)
     return out

@@ -90,23 +90,10 @@ def _due_keys(task_id: str, due_at: datetime) -> tuple[str, str]:
     return f"DUE#{_shard(task_id)}", f"{clock.iso(due_at)}#{task_id}"
 
 
-def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime | None = None) -> bool:
-    """Open a task unless it already exists (in any state). True when this call created it.
-
-    A task about a vehicle is also noted under the dealer's vehicle, with the delivery it
-    belongs to (`delivered_at`), so that a transfer finds the tasks it supersedes; the note is
-    written first, so a task never exists without it.
-    """
-    bind()
-    if task.vin:
-        if delivered_at is None:
-            raise ValueError("a task about a vehicle belongs to one of its deliveries: give delivered_at")
-        from chalicelib.store import records
-
-        records.put_task_ref(dealer_id, task.vin, task.task_id, delivered_at)
+def _item(dealer_id: str, task: NewTask, now: datetime) -> TaskItem:
     pk, sk = _key(dealer_id, task.task_id)
     gpk, gsk = _due_keys(task.task_id, task.due_at)
-    item = TaskItem(
+    return TaskItem(
         pk,
         sk,
         task_id=task.task_id,
@@ -122,8 +109,41 @@ def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime 
         gsi1pk=gpk,
         gsi1sk=gsk,
     )
+
+
+def _vehicle_task(task: NewTask, delivered_at: datetime | None) -> None:
+    if task.vin and delivered_at is None:
+        raise ValueError("a task about a vehicle belongs to one of its deliveries: give delivered_at")
+
+
+def new_items(
+    dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime | None = None
+) -> list[Item]:
+    """A new task and its note under the vehicle, to be written in a batch (none of them exists yet)."""
+    _vehicle_task(task, delivered_at)
+    from chalicelib.store import records
+
+    items: list[Item] = [_item(dealer_id, task, now)]
+    if task.vin and delivered_at is not None:
+        items.append(records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at))
+    return items
+
+
+def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime | None = None) -> bool:
+    """Open a task unless it already exists (in any state). True when this call created it.
+
+    A task about a vehicle is also noted under the dealer's vehicle, with the delivery it
+    belongs to (`delivered_at`), so that a transfer finds the tasks it supersedes; the note is
+    written first, so a task never exists without it.
+    """
+    bind()
+    _vehicle_task(task, delivered_at)
+    if task.vin and delivered_at is not None:
+        from chalicelib.store import records
+
+        records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at).save()
     try:
-        item.save(condition=TaskItem.pk.does_not_exist())
+        _item(dealer_id, task, now).save(condition=TaskItem.pk.does_not_exist())
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False

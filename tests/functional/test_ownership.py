@@ -594,7 +594,8 @@ def test_a_transfer_overtaken_while_it_was_being_written_ends_itself(
     harness: Harness, monkeypatch: Any
 ) -> None:
     from chalicelib.inbound import partners
-    from chalicelib.service import delivery, work
+    from chalicelib.service import work
+    from chalicelib.service.handlers import deliveries as delivery
 
     deliver_to_a(harness)
     harness.creds["dealer-c"] = partners.add("dealer-c", "dealer")

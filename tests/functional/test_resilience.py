@@ -43,11 +43,10 @@ def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
 def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
     harness: Harness, monkeypatch: Any
 ) -> None:
-    from chalicelib.service import work
-    from chalicelib.store import inbox
+    from chalicelib.service import process, work
 
     staff = subscribe("staff_tasks")
-    original = inbox.mark_applied
+    original = process.write_all  # the last write: timeline entry and outcome, in one batch
     calls = {"n": 0}
 
     def crash_once(*args: Any, **kwargs: Any) -> None:
@@ -56,7 +55,7 @@ def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
             raise ConnectionError("Lambda died here")
         original(*args, **kwargs)
 
-    monkeypatch.setattr(inbox, "mark_applied", crash_once)
+    monkeypatch.setattr(process, "write_all", crash_once)
     monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
     assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
     harness.drain()  # stream run crashes, the retry from SQS completes the event

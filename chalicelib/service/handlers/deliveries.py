@@ -5,27 +5,27 @@ open and overdue tasks for the vehicle end `cancelled` (`superseded`), both time
 ops are told. The new dealer's vehicle is a fresh partition: it sees nothing of the earlier
 dealer's customer, services, readings or complaints, and the earlier dealer keeps its history up
 to the transfer. A delivery by another dealer at the same or an earlier time takes nothing over.
+What each case is, is decided by `domain.ownership.classify_delivery`.
 
 Who owns the VIN is settled first, with a conditional update of the ownership item, before
 anything is written; then customer, tasks and vehicle, the vehicle last (an event that closes a
-task checks the vehicle, so a vehicle item proves its tasks exist).
+task reads the vehicle, so a vehicle item proves its tasks exist); then `settle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain import ownership as rules
 from chalicelib.domain import tasks as task_rules
+from chalicelib.domain.ownership import DELIVERY_CONFLICT, STALE_DELIVERY, SUPERSEDED, Tenure
+from chalicelib.events.vehicle import VehicleDelivered
 from chalicelib.outbound import ops, staff
-from chalicelib.store import outbox, records, tasks
-from chalicelib.store.records import Tenure
+from chalicelib.store import outbox, records, tasks, write_all
+from chalicelib.store.models import VehicleItem
 
-STALE_DELIVERY = "stale_delivery"
-DELIVERY_CONFLICT = "delivery_conflict"
-SUPERSEDED = "superseded"
 MAX_CLAIMS = 5
 SYSTEM = "clm"  # the author of entries no partner wrote (a transfer, as each dealer's timeline shows it)
 
@@ -39,35 +39,56 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Claimed:
-    """This delivery is (now) the vehicle's current one."""
+    """How this delivery stands once its claim is settled: `current` (it is the VIN's current one)
+    or a superseded one recorded as history; `fresh` when this very run made it current (nothing
+    of it can exist yet); `had_car` when the dealer held this VIN before (its own earlier tasks,
+    its odometer)."""
+
+    current: bool
+    fresh: bool = False
+    had_car: bool = True
 
 
-@dataclass(frozen=True)
-class Superseded:
-    """This delivery was once the current one and a later one has taken over (a retry after a
-    crash, or two deliveries applied at once): it is recorded as history, opens no tasks."""
-
-
-def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed | Superseded | Ignored:
+def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed | Ignored:
     """Settle who owns `vin` once this delivery is applied (optimistic on the ownership item)."""
     for _ in range(MAX_CLAIMS):
         owner = records.get_owner(vin)
-        if owner is not None and owner.tenure == tenure:
-            return Claimed()  # a replay: finish what the first run started
-        if owner is not None and owner.claimed(tenure):
-            return Superseded()
-        if owner is not None and tenure.delivered_at <= owner.delivered_at:
-            if owner.dealer_id == tenure.dealer_id:
-                return Ignored(STALE_DELIVERY)
+        meaning = rules.classify_delivery(
+            owner.tenure if owner else None, frozenset(owner.tenures if owner else ()), tenure
+        )
+        if meaning == "replay":
+            return Claimed(current=True)
+        if meaning == "superseded":
+            return Claimed(current=False)
+        if meaning == "stale":
+            return Ignored(STALE_DELIVERY)
+        if meaning == "conflict":
+            assert owner is not None
             outbox.put(ops.delivery_conflict(vin, owner.tenure, tenure, webhook_id), now)
             return Ignored(DELIVERY_CONFLICT)
         if records.claim_owner(vin, tenure, owner):
-            return Claimed()
+            had_car = owner is not None and any(t.dealer_id == tenure.dealer_id for t in owner.tenures)
+            return Claimed(current=True, fresh=True, had_car=had_car)
     raise RuntimeError(f"the ownership of {vin} kept changing")
 
 
-def _open_tasks(dealer_id: str, tenure: Tenure, new_tasks: list[task_rules.NewTask], now: datetime) -> None:
-    for new in new_tasks:
+def _open_tasks(dealer_id: str, tenure: Tenure, data: VehicleDelivered, fresh: bool, now: datetime) -> None:
+    """The delivery's tasks, their notes under the vehicle, and their announcements.
+
+    A fresh claim writes them in one batch (none can exist yet); a replay writes each only if it
+    does not exist, so a task closed meanwhile stays closed.
+    """
+    opened = task_rules.delivery_tasks(
+        data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
+    )
+    if fresh:
+        items = []
+        for new in opened:
+            items += tasks.new_items(dealer_id, new, now, tenure.delivered_at)
+            items.append(outbox.new_item(staff.task_created(tasks.as_task(dealer_id, new, now)), now))
+        write_all(items)
+        return
+    for new in opened:
         tasks.create(dealer_id, new, now, delivered_at=tenure.delivered_at)
         # Recorded whether or not this run created the task: a crash between the two writes heals.
         outbox.put(staff.task_created(tasks.as_task(dealer_id, new, now)), now)
@@ -96,7 +117,7 @@ def _end(vin: str, ended: Tenure, successor: Tenure, webhook_id: str, now: datet
     outbox.put(ops.vehicle_transferred(vin, ended, successor, webhook_id), now)
 
 
-def settle(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> None:
+def settle(vin: str, tenure: Tenure, claimed: Claimed, webhook_id: str, now: datetime) -> None:
     """Bring every delivery of `vin` in line with who owns it now, after this one's own writes.
 
     The current delivery ends every earlier one not yet ended (and the same dealer's earlier
@@ -112,8 +133,9 @@ def settle(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> None:
         if successor is not None:
             _end(vin, tenure, successor, webhook_id, now)
         return
-    for task_id in records.task_ids(tenure, vin, before=True):  # the same dealer sold it again
-        tasks.cancel(tenure.dealer_id, task_id, now, SUPERSEDED)
+    if claimed.had_car:  # the same dealer sold it again: its earlier delivery's tasks end
+        for task_id in records.task_ids(tenure, vin, before=True):
+            tasks.cancel(tenure.dealer_id, task_id, now, SUPERSEDED)
     for earlier in owner.tenures:
         if earlier == tenure:
             continue
@@ -125,13 +147,14 @@ def settle(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> None:
             _end(vin, earlier, successor, webhook_id, now)
 
 
-def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored | None:
-    """Apply one delivery idempotently; an `Ignored` when it takes nothing over."""
+def apply(
+    dealer_id: str, webhook_id: str, data: VehicleDelivered, now: datetime
+) -> Ignored | VehicleItem | None:
+    """Apply one delivery idempotently: the dealer's vehicle as it now is, or `Ignored`."""
     tenure = Tenure(dealer_id, data.delivered_at)
     claimed = claim(data.vin, tenure, webhook_id, now)
     if isinstance(claimed, Ignored):
         return claimed
-    current = isinstance(claimed, Claimed)
     customer = data.customer
     records.upsert_customer(
         customer.id,
@@ -143,16 +166,9 @@ def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored 
         customer.birthday.isoformat() if customer.birthday else None,
         now,
     )
-    if current:
-        _open_tasks(
-            dealer_id,
-            tenure,
-            task_rules.delivery_tasks(
-                data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
-            ),
-            now,
-        )
-    records.upsert_delivery(
+    if claimed.current:
+        _open_tasks(dealer_id, tenure, data, claimed.fresh, now)
+    vehicle = records.upsert_delivery(
         dealer_id,
         data.vin,
         {
@@ -169,12 +185,11 @@ def apply(dealer_id: str, webhook_id: str, data: Any, now: datetime) -> Ignored 
             },
             "loan_id": data.loan_id,
         },
-        current=current,
+        current=claimed.current,
     )
-    if current:
+    odometer_left = vehicle is not None and vehicle.odometer_km is not None and vehicle.odometer_read_at
+    if claimed.current and claimed.had_car and vehicle is not None and odometer_left:
         # A dealer that has the car again judges new readings against its own last one.
-        vehicle = records.get_vehicle(dealer_id, data.vin)
-        if vehicle is not None and vehicle.odometer_km is not None and vehicle.odometer_read_at is not None:
-            records.raise_reading(tenure, data.vin, int(vehicle.odometer_km), vehicle.odometer_read_at)
-    settle(data.vin, tenure, webhook_id, now)
-    return None
+        records.raise_reading(tenure, data.vin, int(vehicle.odometer_km), vehicle.odometer_read_at)
+    settle(data.vin, tenure, claimed, webhook_id, now)
+    return vehicle

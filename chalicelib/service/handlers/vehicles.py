@@ -1,0 +1,78 @@
+"""The "1+1" handover, first-use feedback, insurance: what dealers record on a delivered vehicle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.domain import tasks as task_rules
+from chalicelib.events.vehicle import (
+    DeliveryFeedbackSubmitted,
+    HandoverConfirmed,
+    HandoverSubmitted,
+    InsurancePolicyUpdated,
+)
+from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
+from chalicelib.service.ownership import Target
+from chalicelib.store import records, tasks
+
+
+@dataclass(frozen=True)
+class Closing:
+    """An event that files something on the vehicle and closes the delivery task it fulfils."""
+
+    field: str  # the vehicle attribute it fills
+    by: str  # the data field naming who did it
+    at: str  # the key of its time in the stored record
+
+
+CLOSING: dict[str, Closing] = {
+    "handover.submitted": Closing("handover", "submitted_by", "submitted_at"),
+    "handover.confirmed": Closing("handover_confirmation", "confirmed_by", "confirmed_at"),
+    "delivery.feedback_submitted": Closing("delivery_feedback", "submitted_by", "submitted_at"),
+}
+
+
+def _filed(data: Any) -> dict[str, Any]:
+    """What each closing event files, beside who and when."""
+    if isinstance(data, HandoverSubmitted):
+        return {"form": data.form.model_dump(mode="json")}
+    if isinstance(data, HandoverConfirmed):
+        return {"corrections": list(data.corrections), "accurate": not data.corrections}
+    assert isinstance(data, DeliveryFeedbackSubmitted)
+    return {"questions": list(data.questions), "needs": list(data.needs)}
+
+
+@handles(HandoverSubmitted, HandoverConfirmed, DeliveryFeedbackSubmitted)
+def on_closing_event(
+    ctx: Context,
+    data: HandoverSubmitted | HandoverConfirmed | DeliveryFeedbackSubmitted,
+    target: Target,
+    effects: Effects,
+) -> None:
+    """File the record on the vehicle, then close the task of the vehicle's current delivery."""
+    dealer_id, vehicle = vehicle_of(target)
+    closing = CLOSING[ctx.event_type]
+    by = getattr(data, closing.by)
+    record = {closing.by: by, closing.at: clock.iso(ctx.received_at), **_filed(data)}
+    records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
+    kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
+    tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), ctx.now, by)
+
+
+@handles(InsurancePolicyUpdated)
+def on_insurance(ctx: Context, data: InsurancePolicyUpdated, target: Target, effects: Effects) -> None:
+    """Keep the current policy on the vehicle (renewal reminders count from `expires_on`)."""
+    if target.vehicle is None or target.dealer_id is None:
+        return  # the finance arm insured a car no dealer has delivered: kept on its own timeline
+    records.set_vehicle_fields(
+        target.dealer_id,
+        target.vehicle.vin,
+        insurance={
+            "insurer": data.insurer,
+            "policy_no": data.policy_no,
+            "expires_on": data.expires_on.isoformat(),
+            "updated_by": ctx.partner_id,
+        },
+    )
