@@ -19,6 +19,7 @@ TARGETS = {
     "local_scaling": 1.5,
     "burst_apply_ratio": 2.0,
     "redrive_per_event": 0.05,
+    "apply_requests_per_event": 5.0,
     "import_vs_boto3": 1.3,
 }
 
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> int:
     for name, run in (
         ("requests", ingest.requests_per_event),
         ("ingest", ingest.ingest_vs_baseline),
+        ("apply", burst.apply_requests),
         ("burst", burst.run),
         ("scaling", local_scaling.run),
         ("import", cold_start.run),

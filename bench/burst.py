@@ -211,3 +211,61 @@ def run() -> tuple[dict[str, float], str]:
         f"({refused} connections refused), every outcome final after {final_in:.1f} s "
         f"({unfinished} still pending); {queued:g} work-queue messages",
     )
+
+
+MIX = {  # the burst's mix: share of each event type
+    "vehicle.delivered": 0.1,
+    "odometer.reported": 0.5,
+    "service.completed": 0.2,
+    "handover.submitted": 0.1,
+    "handover.confirmed": 0.1,
+}
+
+
+def apply_requests() -> tuple[dict[str, float], str]:
+    """AWS requests made to apply one event of the burst's mix (stream and queue polling left out),
+    counted at botocore on moto; the delivery's and the reading's counts beside it."""
+    from collections import defaultdict
+
+    from bench.common import fake_aws_env, reset
+
+    fake_aws_env()
+    from moto import mock_aws
+
+    with mock_aws():
+        reset()
+        from chalicelib import aws, clock
+        from chalicelib.inbound import partners
+        from chalicelib.local.provision import provision
+        from chalicelib.service.ingest import ingest
+        from chalicelib.service.process import process
+        from chalicelib.store.inbox import InboxRef
+
+        provision("bench")
+        creds = partners.add("dealer-demo", "dealer")
+        calls: list[str] = []
+        for service in ("dynamodb", "sns", "sqs", "kms"):
+            aws.client(service).meta.events.register(
+                f"before-call.{service}", lambda model, **_: calls.append(model.name)
+            )
+        counts: dict[str, list[int]] = defaultdict(list)
+        base = datetime.now(UTC) - timedelta(days=30)
+        for n in range(10):
+            for i, event in enumerate(vehicle_events(f"LBRSTAPPLY{n:07d}", base)):
+                body = json.dumps(event, ensure_ascii=False).encode()
+                webhook_id = f"apply-{n}-{i}"
+                ingest(
+                    "dealer-demo",
+                    signed(creds.webhook_secret, body, webhook_id, int(clock.now().timestamp())),
+                    body,
+                )
+                calls.clear()
+                assert process(InboxRef("dealer-demo", webhook_id)) == "applied"
+                counts[event["type"]].append(len(calls))
+        reset()
+    mean = {t: sum(c) / len(c) for t, c in counts.items()}
+    mix = sum(share * mean[t] for t, share in MIX.items())
+    return (
+        {"apply_requests_per_event": mix},
+        "per event type: " + ", ".join(f"{t} {mean[t]:g}" for t in MIX),
+    )
