@@ -72,9 +72,10 @@ def aws_stack(clock_at: Any) -> Iterator[dict[str, str]]:
     """A mocked AWS account with the stage's resources created from `infra/`."""
     from moto import mock_aws
 
-    from chalicelib.local.moto_speedups import atomic_dynamodb
+    from chalicelib.local.moto_speedups import atomic_dynamodb, fast_responses
 
     atomic_dynamodb()  # each request atomic, as on DynamoDB (moto has no locks)
+    fast_responses()  # as the local stack answers (checked against moto's own serializer when asked)
     with mock_aws():
         reset_process_state()
         from chalicelib.local.provision import provision

@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -302,6 +304,22 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=Handler, server_cls=Server)
 
 
+def start_embedded_aws(port: int) -> subprocess.Popen[str]:
+    """moto's server in a process of its own (`chalicelib.local.embedded_aws`), once it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.local.embedded_aws", str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "ready" not in line:
+        process.kill()
+        raise RuntimeError(f"the embedded AWS did not start on port {port}")
+    return process
+
+
 class LocalStack:
     def __init__(
         self, aws_port: int, api_port: int, credentials: Path = CREDENTIALS_FILE, sweep_every: float = 60.0
@@ -314,8 +332,6 @@ class LocalStack:
         self.http: Any = None
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         os.environ.update(local_environment(self.aws_port))
         from chalicelib import aws, store
         from chalicelib.settings import reset_settings
@@ -323,13 +339,7 @@ class LocalStack:
         reset_settings()
         aws.reset()
         store.unbind()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
-        from chalicelib.local import moto_speedups
-
-        moto_speedups.install()
-        moto_speedups.atomic_dynamodb()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
-        self.moto.start()
+        self.moto = start_embedded_aws(self.aws_port)
         from chalicelib.local.provision import provision
 
         provision("local")
@@ -388,7 +398,11 @@ class LocalStack:
         for thread in self.threads:
             thread.join(timeout=5)
         if self.moto is not None:
-            self.moto.stop()
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
 
 
 def run(aws_port: int, api_port: int) -> int:
