@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,8 @@ DEMO_PARTNERS = (
     ("hq", "hq", "CLM HQ"),
 )
 CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
-STREAM_RECORDS = 20  # records per stream invocation (the stream handler's batch size)
+STREAM_RECORDS = 20  # records per stream read (the stream handler's batch size)
+STREAM_LANES = 4  # concurrent invocations per batch (Lambda's ParallelizationFactor)
 
 
 def local_region() -> str:
@@ -57,12 +60,17 @@ def _context(name: str) -> Any:
     return LambdaContext(name, memory_size=512, max_runtime_ms=60_000)
 
 
-def one_invocation_per_function(app: Any) -> None:
-    """Each handler kind (HTTP, stream, queue, schedule) serves one invocation at a time, as Lambda does.
+SERIAL_KINDS = frozenset({"Request", "CloudWatchEvent"})
 
-    On AWS each is its own function, and an instance never runs two invocations at once;
-    Powertools keeps metrics per process, so the HTTP handlers must not overlap. Different kinds
-    do run side by side, so a long sweep never stalls the API. The lock is the outermost
+
+def one_invocation_per_function(app: Any) -> None:
+    """The API and the schedule serve one invocation at a time; the stream and queue consumers run
+    several at once, as Lambda scales them.
+
+    An API instance never runs two invocations at once on AWS, and Powertools keeps its metrics
+    object per process, which the webhook handler flushes: its invocations must not overlap here.
+    The consumers count with standalone metrics (`observability.count`), so they may. Different
+    kinds run side by side, so a long sweep never stalls the API. The lock is the outermost
     middleware (Chalice runs the first registered one outermost; `register_middleware` appends).
     """
     locks: dict[str, threading.Lock] = {}
@@ -70,6 +78,8 @@ def one_invocation_per_function(app: Any) -> None:
 
     def serialized(event: Any, get_response: Callable[[Any], Any]) -> Any:
         kind = type(event).__name__  # Request, DynamoDBEvent, SQSEvent, CloudWatchEvent
+        if kind not in SERIAL_KINDS:
+            return get_response(event)
         with guard:
             lock = locks.setdefault(kind, threading.Lock())
         with lock:
@@ -109,6 +119,7 @@ class StreamPoller:
         settings = get_settings()
         self.handler = handler
         self.unfinished: list[dict[str, Any]] = []  # a batch's records from its first failed one on
+        self.pool = ThreadPoolExecutor(max_workers=STREAM_LANES, thread_name_prefix="stream")
         self.streams = aws.client("dynamodbstreams")
         table = aws.client("dynamodb").describe_table(TableName=settings.table_name)["Table"]
         self.arn = table["LatestStreamArn"]
@@ -143,12 +154,23 @@ class StreamPoller:
         return bool(records)
 
     def _invoke(self, records: list[dict[str, Any]]) -> None:
-        response = self.handler({"Records": records}, _context("table_stream")) or {}
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        """The batch in `STREAM_LANES` concurrent invocations, records of one key in one lane and in
+        order (Lambda's ParallelizationFactor); what a lane reports failed is sent again."""
+        lanes: list[list[dict[str, Any]]] = [[] for _ in range(STREAM_LANES)]
+        for record in records:
+            key = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
+            lanes[zlib.crc32(key.encode()) % STREAM_LANES].append(record)
+        busy = [lane for lane in lanes if lane]
+        answers = list(self.pool.map(self._invoke_lane, busy))
+        failed = {f for answer in answers for f in answer}
         for index, record in enumerate(records):
             if record["dynamodb"]["SequenceNumber"] in failed:
                 self.unfinished = records[index:]
                 return
+
+    def _invoke_lane(self, records: list[dict[str, Any]]) -> set[str]:
+        response = self.handler({"Records": records}, _context("table_stream")) or {}
+        return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
 
 
 class QueuePoller:
