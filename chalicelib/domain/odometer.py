@@ -29,18 +29,10 @@ def implausibility(
 def moves_odometer(
     current_km: float | None, current_at: datetime | None, km: float, read_at: datetime
 ) -> bool:
-    """Whether a reading moves the vehicle's odometer: newer in time and not lower in km.
-
-    Two readings judged before either was applied, and applied in either order, can never move
-    the odometer back.
+    """Whether a reading moves the vehicle's odometer: the odometer shows the highest reading (the
+    latest of equal ones), so it never moves back, and readings applied in any order end with the
+    same odometer.
     """
     if current_km is None or current_at is None:
         return True
-    return read_at > current_at and km >= current_km
-
-
-def counts_as_applied(
-    current_km: float | None, current_at: datetime | None, km: float, read_at: datetime
-) -> bool:
-    """A reading is `applied` to the odometer when it moves it, or is the reading it shows."""
-    return moves_odometer(current_km, current_at, km, read_at) or (current_km == km and current_at == read_at)
+    return km > current_km or (km == current_km and read_at > current_at)

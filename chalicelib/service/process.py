@@ -179,8 +179,6 @@ def process(ref: InboxRef) -> str:
     if spec.subject == "delivery":
         release_waiting(ref.partner_id, data.vin)
     entries = timeline_entries(spec, ref, data, target, occurred, effects)
-    if effects.keep_first_entry and entries:
-        records.put_if_absent(entries.pop(0))  # the vehicle's entry comes first
     deletes = [records.wait_key(ref.partner_id, data.vin, ref.webhook_id)] if waited else []
     write_all([*entries, *effects.puts, inbox.applied_item(item, now)], deletes)
     logger.info(

@@ -188,7 +188,7 @@ class TimelineItem(Item, discriminator="timeline"):
     webhook_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute(null=True)
     summary = JSONAttribute()
-    reading = JSONAttribute(null=True)  # {km, read_at, source, applied}: readings and services
+    reading = JSONAttribute(null=True)  # {km, read_at, source}: readings and services
     service = JSONAttribute(null=True)  # {repair_order_id, kind, odometer_km, completed_at, items}
 
 

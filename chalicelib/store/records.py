@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
@@ -345,19 +344,18 @@ MILEAGE_TRIES = 5
 
 def record_mileage(
     vehicle: VehicleItem, km: int, read_at: datetime, service: dict[str, Any] | None = None
-) -> bool:
+) -> None:
     """Move the vehicle's odometer to a reading that moves it and, for a service (`kind`,
     `repair_order_id`) that becomes the last one, record it as such; one update.
 
     Optimistic on what `vehicle` showed (a concurrent reading re-reads and decides again), so the
-    odometer never moves back whatever order readings are applied in. True when the reading counts
-    as applied (it moved the odometer, or is the reading the odometer shows).
+    odometer never moves back whatever order readings are applied in.
     """
     bind()
     current: VehicleItem | None = vehicle
     for _ in range(MILEAGE_TRIES):
         if current is None:
-            return False
+            return
         shown_km = current.odometer_km
         shown_at = current.odometer_read_at
         actions: list[Any] = []
@@ -374,9 +372,8 @@ def record_mileage(
                     {**service, "odometer_km": km, "completed_at": clock.iso(read_at)}
                 )
             )
-        applied = odometer.counts_as_applied(shown_km, shown_at, km, read_at)
         if not actions:
-            return applied
+            return
         unchanged = (
             VehicleItem.odometer_read_at.does_not_exist()
             if shown_at is None
@@ -389,7 +386,7 @@ def record_mileage(
                 else VehicleItem.last_service == last
             )
         if conditional_update(_vehicle_item(current.dealer_id, current.vin), actions, unchanged):
-            return applied
+            return
         current = get_vehicle(current.dealer_id, current.vin)
     raise RuntimeError(f"readings of {vehicle.vin} kept changing its odometer")
 
@@ -473,18 +470,6 @@ def timeline_entry(
     )
 
 
-def put_if_absent(item: Item) -> bool:
-    """Write an item unless one with its key exists; False when it did."""
-    bind()
-    try:
-        item.save(condition=Item.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
 def put_timeline(
     owner_pk: str,
     occurred_at: datetime,
@@ -508,12 +493,22 @@ class VehicleRecords:
 
     @property
     def readings(self) -> list[dict[str, Any]]:
-        """Each reading once (a resent one under another webhook id is the same reading)."""
+        """Each reading once (a resent one under another webhook id is the same reading), in time
+        order; `applied` when it counts towards the odometer: not lower than any earlier one.
+
+        Derived from the whole history, so it is the same whatever order readings arrived in.
+        """
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         for entry in self.timeline:
             if entry.reading:
                 seen.setdefault((entry.reading["read_at"], entry.reading["source"]), entry.reading)
-        return list(seen.values())
+        highest: float | None = None
+        out = []
+        for reading in sorted(seen.values(), key=lambda r: (r["read_at"], r["source"])):
+            applied = highest is None or reading["km"] >= highest
+            highest = reading["km"] if applied else highest
+            out.append({**reading, "applied": applied})
+        return out
 
     @property
     def services(self) -> list[dict[str, Any]]:

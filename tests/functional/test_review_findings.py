@@ -142,11 +142,15 @@ def test_two_readings_accepted_together_never_lower_the_odometer(harness: Harnes
     second = json.loads(json.dumps(first))
     at = datetime.fromisoformat(first["data"]["read_at"])
     second["data"].update(
-        odometer_km=first["data"]["odometer_km"] - 50, read_at=(at - timedelta(hours=1)).isoformat()
+        odometer_km=first["data"]["odometer_km"] + 80, read_at=(at - timedelta(hours=1)).isoformat()
     )
     assert harness.post("dealer-a", first).status_code == 202  # both accepted before either applies
     assert harness.post("dealer-a", second).status_code == 202  # older: history, not judged
     harness.drain()
     view = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))
-    assert view["odometer"]["km"] == first["data"]["odometer_km"]
-    assert sorted(r["applied"] for r in view["odometer"]["readings"]) == [False, True]
+    assert view["odometer"]["km"] == first["data"]["odometer_km"] + 80  # the highest, in any order
+    # In time order: the older, higher reading counts; the later, lower one does not.
+    assert [(r["km"], r["applied"]) for r in view["odometer"]["readings"]] == [
+        (first["data"]["odometer_km"] + 80, True),
+        (first["data"]["odometer_km"], False),
+    ]

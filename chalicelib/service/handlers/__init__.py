@@ -43,7 +43,6 @@ class Effects:
     puts: list[Any] = field(default_factory=list)
     reading: dict[str, Any] | None = None  # carried by the vehicle's timeline entry
     service: dict[str, Any] | None = None
-    keep_first_entry: bool = False  # an entry written by an earlier run knew better (see mileage)
 
 
 Handler = Callable[[Context, Any, Target, Effects], None]

@@ -16,26 +16,22 @@ from chalicelib.store import records
 def _reading(
     ctx: Context,
     target: Target,
-    effects: Effects,
     km: int,
     read_at: datetime,
     source: str,
     service: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     dealer_id, vehicle = vehicle_of(target)
-    applied = records.record_mileage(vehicle, km, read_at, service)
-    # A reading that no longer moves the odometer may have moved it when first applied (a run
-    # again after a crash, once newer readings landed): what that first run recorded stands.
-    effects.keep_first_entry = not applied
+    records.record_mileage(vehicle, km, read_at, service)
     if ctx.waited:
         # Accepted before the delivery, so never reserved: the next reading is judged against it too.
         records.raise_reading(Tenure(dealer_id, vehicle.delivered_at), vehicle.vin, km, read_at)
-    return {"km": km, "read_at": clock.iso(read_at), "source": source, "applied": applied}
+    return {"km": km, "read_at": clock.iso(read_at), "source": source}
 
 
 @handles(OdometerReported)
 def on_odometer(ctx: Context, data: OdometerReported, target: Target, effects: Effects) -> None:
-    effects.reading = _reading(ctx, target, effects, data.odometer_km, data.read_at, data.source)
+    effects.reading = _reading(ctx, target, data.odometer_km, data.read_at, data.source)
 
 
 @handles(ServiceCompleted)
@@ -50,4 +46,4 @@ def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Ef
         "items": list(data.items),
     }
     last = {"kind": data.kind, "repair_order_id": data.repair_order_id}
-    effects.reading = _reading(ctx, target, effects, data.odometer_km, data.completed_at, "service", last)
+    effects.reading = _reading(ctx, target, data.odometer_km, data.completed_at, "service", last)
