@@ -20,7 +20,7 @@ TARGETS = {
     "burst_apply_ratio": 2.0,
     "redrive_per_event": 0.05,
     "apply_requests_per_event": 5.0,
-    "import_vs_boto3": 1.3,
+    "cold_webhook_vs_boto3": 1.4,
 }
 
 

@@ -5,13 +5,13 @@ Imported on the first request, not at cold start (pydantic models take time to b
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from pydantic import ValidationError
 
-from chalicelib.events import care, dealer, finance, sales, vehicle
 from chalicelib.events.common import Envelope, EventData
 
 DEALER = frozenset({"dealer"})
@@ -34,12 +34,22 @@ Subject = Literal["delivery", "vehicle", "record"]
 
 @dataclass(frozen=True)
 class EventSpec:
-    """One event type: the model of its `data`, who may send it, and what it is about."""
+    """One event type: the model of its `data`, who may send it, and what it is about.
+
+    The model is named (`module.Class` under `chalicelib.events`) and imported when first asked
+    for: a cold webhook builds the models of the one area it needs, not all of them.
+    """
 
     type: str
-    model: DataModel
+    model_name: str
     kinds: frozenset[str]
     subject: Subject
+
+    @property
+    def model(self) -> DataModel:
+        module, _, name = self.model_name.partition(".")
+        found: DataModel = getattr(importlib.import_module(f"chalicelib.events.{module}"), name)
+        return found
 
 
 @dataclass(frozen=True)
@@ -68,28 +78,28 @@ class ParsedEvent:
 
 
 _SPECS = (
-    EventSpec("vehicle.delivered", vehicle.VehicleDelivered, DEALER, "delivery"),
-    EventSpec("handover.submitted", vehicle.HandoverSubmitted, DEALER, "vehicle"),
-    EventSpec("handover.confirmed", vehicle.HandoverConfirmed, DEALER, "vehicle"),
-    EventSpec("delivery.feedback_submitted", vehicle.DeliveryFeedbackSubmitted, DEALER, "vehicle"),
-    EventSpec("odometer.reported", vehicle.OdometerReported, DEALER, "vehicle"),
-    EventSpec("service.completed", vehicle.ServiceCompleted, DEALER, "vehicle"),
-    EventSpec("survey.completed", vehicle.SurveyCompleted, DEALER, "vehicle"),
-    EventSpec("insurance.policy_updated", vehicle.InsurancePolicyUpdated, DEALER | FINANCE, "vehicle"),
-    EventSpec("complaint.opened", care.ComplaintOpened, DEALER, "record"),
-    EventSpec("complaint.acknowledged", care.ComplaintAcknowledged, DEALER, "record"),
-    EventSpec("complaint.solution_proposed", care.ComplaintSolutionProposed, DEALER, "record"),
-    EventSpec("complaint.resolved", care.ComplaintResolved, DEALER, "record"),
-    EventSpec("lead.captured", care.LeadCaptured, DEALER, "record"),
-    EventSpec("lead.followed_up", care.LeadFollowedUp, DEALER, "record"),
-    EventSpec("customer.preferences_updated", care.CustomerPreferencesUpdated, DEALER, "record"),
-    EventSpec("sales.test_drive_completed", sales.TestDriveCompleted, DEALER, "record"),
-    EventSpec("sales.negotiation_recorded", sales.NegotiationRecorded, DEALER, "record"),
-    EventSpec("dealer.audit_completed", dealer.DealerAuditCompleted, DEALER, "record"),
-    EventSpec("dealer.feedback_opened", dealer.DealerFeedbackOpened, DEALER, "record"),
-    EventSpec("loan.booked", finance.LoanBooked, FINANCE, "record"),
-    EventSpec("loan.settled", finance.LoanSettled, FINANCE, "record"),
-    EventSpec("dealer.feedback_replied", dealer.DealerFeedbackReplied, HQ, "record"),
+    EventSpec("vehicle.delivered", "vehicle.VehicleDelivered", DEALER, "delivery"),
+    EventSpec("handover.submitted", "vehicle.HandoverSubmitted", DEALER, "vehicle"),
+    EventSpec("handover.confirmed", "vehicle.HandoverConfirmed", DEALER, "vehicle"),
+    EventSpec("delivery.feedback_submitted", "vehicle.DeliveryFeedbackSubmitted", DEALER, "vehicle"),
+    EventSpec("odometer.reported", "vehicle.OdometerReported", DEALER, "vehicle"),
+    EventSpec("service.completed", "vehicle.ServiceCompleted", DEALER, "vehicle"),
+    EventSpec("survey.completed", "vehicle.SurveyCompleted", DEALER, "vehicle"),
+    EventSpec("insurance.policy_updated", "vehicle.InsurancePolicyUpdated", DEALER | FINANCE, "vehicle"),
+    EventSpec("complaint.opened", "care.ComplaintOpened", DEALER, "record"),
+    EventSpec("complaint.acknowledged", "care.ComplaintAcknowledged", DEALER, "record"),
+    EventSpec("complaint.solution_proposed", "care.ComplaintSolutionProposed", DEALER, "record"),
+    EventSpec("complaint.resolved", "care.ComplaintResolved", DEALER, "record"),
+    EventSpec("lead.captured", "care.LeadCaptured", DEALER, "record"),
+    EventSpec("lead.followed_up", "care.LeadFollowedUp", DEALER, "record"),
+    EventSpec("customer.preferences_updated", "care.CustomerPreferencesUpdated", DEALER, "record"),
+    EventSpec("sales.test_drive_completed", "sales.TestDriveCompleted", DEALER, "record"),
+    EventSpec("sales.negotiation_recorded", "sales.NegotiationRecorded", DEALER, "record"),
+    EventSpec("dealer.audit_completed", "dealer.DealerAuditCompleted", DEALER, "record"),
+    EventSpec("dealer.feedback_opened", "dealer.DealerFeedbackOpened", DEALER, "record"),
+    EventSpec("loan.booked", "finance.LoanBooked", FINANCE, "record"),
+    EventSpec("loan.settled", "finance.LoanSettled", FINANCE, "record"),
+    EventSpec("dealer.feedback_replied", "dealer.DealerFeedbackReplied", HQ, "record"),
 )
 EVENT_SPECS: dict[str, EventSpec] = {spec.type: spec for spec in _SPECS}
 ALL_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SPECS)

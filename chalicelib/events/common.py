@@ -12,7 +12,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -53,6 +52,8 @@ def check_vin(value: str) -> str:
 
 def normalise_phone(value: str) -> str:
     """An E.164 number that `phonenumbers` knows to be valid, written without spaces or dashes."""
+    import phonenumbers  # imported by the first event that carries a phone, not at cold start
+
     if not value.startswith("+"):
         raise PydanticCustomError(
             "phone_number", "a phone number is E.164: '+', the country code, the number"
@@ -152,7 +153,7 @@ PaymentRef = Annotated[str, AfterValidator(check_payment_ref)]
 Locale = Literal["zh-CN", "en"]
 Channel = Literal["sms", "phone", "wechat"]
 
-MODEL_CONFIG = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+MODEL_CONFIG = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 class Part(BaseModel):
@@ -170,7 +171,7 @@ class EventData(BaseModel):
 class Envelope(BaseModel):
     """What a partner signs: the event type, when its system emitted it, and the data."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     type: str
     timestamp: Instant
