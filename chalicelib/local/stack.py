@@ -33,7 +33,7 @@ DEMO_PARTNERS = (
 )
 CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
 STREAM_RECORDS = 20  # records per stream read (the stream handler's batch size)
-STREAM_LANES = 4  # concurrent invocations per batch (Lambda's ParallelizationFactor)
+STREAM_LANES = 3  # concurrent invocations per batch (Lambda's ParallelizationFactor)
 
 
 def local_region() -> str:
