@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, free_port, signed
+from bench.ingest import quiet
 
 VEHICLES = 60
 SENDERS = 32
@@ -222,6 +223,22 @@ MIX = {  # the burst's mix: share of each event type
 }
 
 
+def _apply_all(secret: str, base: datetime, calls: list[str], counts: dict[str, list[int]]) -> None:
+    from chalicelib import clock
+    from chalicelib.service.ingest import ingest
+    from chalicelib.service.process import process
+    from chalicelib.store.inbox import InboxRef
+
+    for n in range(10):
+        for i, event in enumerate(vehicle_events(f"LBRSTAPPLY{n:07d}", base)):
+            body = json.dumps(event, ensure_ascii=False).encode()
+            webhook_id = f"apply-{n}-{i}"
+            ingest("dealer-demo", signed(secret, body, webhook_id, int(clock.now().timestamp())), body)
+            calls.clear()
+            assert process(InboxRef("dealer-demo", webhook_id)) == "applied"
+            counts[event["type"]].append(len(calls))
+
+
 def apply_requests() -> tuple[dict[str, float], str]:
     """AWS requests made to apply one event of the burst's mix (stream and queue polling left out),
     counted at botocore on moto; the delivery's and the reading's counts beside it."""
@@ -234,12 +251,9 @@ def apply_requests() -> tuple[dict[str, float], str]:
 
     with mock_aws():
         reset()
-        from chalicelib import aws, clock
+        from chalicelib import aws
         from chalicelib.inbound import partners
         from chalicelib.local.provision import provision
-        from chalicelib.service.ingest import ingest
-        from chalicelib.service.process import process
-        from chalicelib.store.inbox import InboxRef
 
         provision("bench")
         creds = partners.add("dealer-demo", "dealer")
@@ -250,18 +264,8 @@ def apply_requests() -> tuple[dict[str, float], str]:
             )
         counts: dict[str, list[int]] = defaultdict(list)
         base = datetime.now(UTC) - timedelta(days=30)
-        for n in range(10):
-            for i, event in enumerate(vehicle_events(f"LBRSTAPPLY{n:07d}", base)):
-                body = json.dumps(event, ensure_ascii=False).encode()
-                webhook_id = f"apply-{n}-{i}"
-                ingest(
-                    "dealer-demo",
-                    signed(creds.webhook_secret, body, webhook_id, int(clock.now().timestamp())),
-                    body,
-                )
-                calls.clear()
-                assert process(InboxRef("dealer-demo", webhook_id)) == "applied"
-                counts[event["type"]].append(len(calls))
+        with quiet():
+            _apply_all(creds.webhook_secret, base, calls, counts)
         reset()
     mean = {t: sum(c) / len(c) for t, c in counts.items()}
     mix = sum(share * mean[t] for t, share in MIX.items())
