@@ -24,12 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain import ownership as rules
-from chalicelib.domain.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE
 from chalicelib.events import EventSpec
 from chalicelib.store import records
 from chalicelib.store.models import VehicleItem
-
-__all__ = ["FOREIGN_VEHICLE", "UNKNOWN_VEHICLE", "Target", "Wait", "dealer_of", "resolve"]
 
 
 @dataclass(frozen=True)

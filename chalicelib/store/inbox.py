@@ -139,15 +139,6 @@ def applied_item(item: InboxItem, now: datetime) -> InboxItem:
     return closed
 
 
-def mark_applied(ref: InboxRef, now: datetime) -> None:
-    """Close the inbox item as applied (the truth wins over a concurrent expiry)."""
-    _update(
-        ref,
-        [*_final("applied", now), InboxItem.reason.remove(), InboxItem.ops_reason.remove()],
-        InboxItem.pk.exists(),
-    )
-
-
 def mark_ignored(ref: InboxRef, reason: str, ops_reason: str, now: datetime) -> bool:
     """Close the item as ignored: `reason` is what the sender sees, `ops_reason` the truth."""
     actions = [*_final("ignored", now), InboxItem.reason.set(reason), InboxItem.ops_reason.set(ops_reason)]

@@ -470,19 +470,6 @@ def timeline_entry(
     )
 
 
-def put_timeline(
-    owner_pk: str,
-    occurred_at: datetime,
-    webhook_id: str,
-    event_type: str,
-    partner_id: str,
-    dealer_id: str | None,
-    summary: dict[str, Any],
-) -> None:
-    bind()
-    timeline_entry(owner_pk, occurred_at, webhook_id, event_type, partner_id, dealer_id, summary).save()
-
-
 @dataclass
 class VehicleRecords:
     """Everything one dealer holds about one vehicle: its item, and its timeline in time order,

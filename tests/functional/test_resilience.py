@@ -34,7 +34,9 @@ def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
     )
     assert item.received_at == clock.now()
     assert item.expires_at is None  # an event not yet applied never expires
-    inbox.mark_applied(ref, clock.now())
+    from chalicelib.store import write_all
+
+    write_all([inbox.applied_item(item, clock.now())])
     processed = inbox.load(ref)
     assert processed is not None and processed.status == "applied"
     assert processed.expires_at is not None and processed.expires_at >= clock.now() + timedelta(days=7)

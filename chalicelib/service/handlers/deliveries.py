@@ -104,16 +104,20 @@ def _end(vin: str, ended: Tenure, successor: Tenure, webhook_id: str, now: datet
         tasks.cancel(ended.dealer_id, task_id, now, SUPERSEDED)
     records.mark_transferred(ended, vin, successor.delivered_at)
     entry_id = f"transfer-{successor.delivered_at.timestamp():.0f}"
-    for side, direction in ((ended, "out"), (successor, "in")):
-        records.put_timeline(
-            records.vehicle_pk(side.dealer_id, vin),
-            successor.delivered_at,
-            entry_id,
-            "vehicle.transferred",
-            SYSTEM,
-            side.dealer_id,
-            {"vin": vin, "direction": direction, "transferred_at": clock.iso(successor.delivered_at)},
-        )
+    write_all(
+        [
+            records.timeline_entry(
+                records.vehicle_pk(side.dealer_id, vin),
+                successor.delivered_at,
+                entry_id,
+                "vehicle.transferred",
+                SYSTEM,
+                side.dealer_id,
+                {"vin": vin, "direction": direction, "transferred_at": clock.iso(successor.delivered_at)},
+            )
+            for side, direction in ((ended, "out"), (successor, "in"))
+        ]
+    )
     outbox.put(ops.vehicle_transferred(vin, ended, successor, webhook_id), now)
 
 
