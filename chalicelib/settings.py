@@ -44,6 +44,7 @@ class Settings:
     local_tz: str
     due_shards: int
     work_visibility_seconds: int
+    work_consumer_seconds: int
 
     @property
     def stream_arn(self) -> str:
@@ -93,6 +94,7 @@ def get_settings() -> Settings:
         # The work queue's visibility timeout (infra/ parameter WorkVisibilityTimeout, passed to the
         # sweep's environment): work handed off more recently than this is on its way, not lost.
         work_visibility_seconds=int(env.get("CLM_WORK_VISIBILITY_SECONDS", "360")),
+        work_consumer_seconds=int(env.get("CLM_WORK_CONSUMER_SECONDS", "60")),
     )
 
 

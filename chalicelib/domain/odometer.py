@@ -29,10 +29,13 @@ def implausibility(
 def moves_odometer(
     current_km: float | None, current_at: datetime | None, km: float, read_at: datetime
 ) -> bool:
-    """Whether a reading moves the vehicle's odometer: the odometer shows the highest reading (the
-    latest of equal ones), so it never moves back, and readings applied in any order end with the
-    same odometer.
+    """Whether a reading moves the vehicle's odometer: the odometer shows the latest reading (of
+    two at one instant, the higher), whatever order readings are applied in.
+
+    A later reading was judged at accept time against the latest then accepted, so it is never
+    lower than a reading accepted before it; an older reading (history, never judged) never moves
+    the odometer, so a late, absurd one cannot set it.
     """
     if current_km is None or current_at is None:
         return True
-    return km > current_km or (km == current_km and read_at > current_at)
+    return read_at > current_at or (read_at == current_at and km > current_km)

@@ -33,6 +33,8 @@ DEMO_PARTNERS = (
 )
 CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
 STREAM_RECORDS = 20  # records per stream read (the stream handler's batch size)
+QUEUE_WORKERS = 2  # concurrent work-queue consumers (Lambda scales SQS consumers out)
+STREAM_RETRIES = 10  # the stream source's MaximumRetryAttempts in infra/
 STREAM_LANES = 3  # concurrent invocations per batch (Lambda's ParallelizationFactor)
 
 
@@ -119,6 +121,7 @@ class StreamPoller:
         settings = get_settings()
         self.handler = handler
         self.unfinished: list[dict[str, Any]] = []  # a batch's records from its first failed one on
+        self.retries = 0
         self.pool = ThreadPoolExecutor(max_workers=STREAM_LANES, thread_name_prefix="stream")
         self.streams = aws.client("dynamodbstreams")
         table = aws.client("dynamodb").describe_table(TableName=settings.table_name)["Table"]
@@ -133,8 +136,20 @@ class StreamPoller:
         """One batch, as Lambda's event source mapping sends it; a reported failure is sent again,
         from the failed record on (Lambda's `ReportBatchItemFailures` for streams)."""
         if self.unfinished:
-            records, self.unfinished = self.unfinished, []
-            self._invoke(records)
+            self.retries += 1
+            if self.retries > STREAM_RETRIES:  # Lambda's MaximumRetryAttempts: the sweep re-drives them
+                log.error("stream records failed %d times; left to the re-drive", STREAM_RETRIES)
+                self.unfinished, self.retries = [], 0
+                return True
+            records = self.unfinished
+            self.unfinished = []
+            try:
+                self._invoke(records)
+            except Exception:
+                self.unfinished = records  # as Lambda: the batch comes again
+                raise
+            if not self.unfinished:
+                self.retries = 0
             return True
         out = self.streams.get_records(ShardIterator=self.iterator, Limit=STREAM_RECORDS)
         records = out.get("Records", [])
@@ -149,7 +164,12 @@ class StreamPoller:
                 if not isinstance(created, int | float):
                     record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
             # Like Lambda: a batch that raises is retried as a whole, the iterator stays put.
-            self._invoke(records)
+            try:
+                self._invoke(records)
+            except Exception:
+                self.unfinished = records
+                self.iterator = out["NextShardIterator"]
+                raise
         self.iterator = out["NextShardIterator"]
         return bool(records)
 
@@ -379,9 +399,12 @@ class LocalStack:
         api = threading.Thread(target=self.http.serve_forever, name="api", daemon=True)
         api.start()
         self.threads.append(api)
+        queues = [
+            (f"queue-{n}", QueuePoller(app.handler_map["work_queue"]).step, 0.1) for n in range(QUEUE_WORKERS)
+        ]
         for name, step, idle in (
             ("stream", StreamPoller(app.handler_map["table_stream"]).step, 0.05),
-            ("queue", QueuePoller(app.handler_map["work_queue"]).step, 0.1),
+            *queues,
             ("schedule", Scheduler(app.handler_map["sweep"], self.sweep_every).step, 0.5),
         ):
             worker = Worker(name, step, self.stop_event, idle)

@@ -29,6 +29,10 @@ from chalicelib.store import records
 from chalicelib.store.models import VehicleItem
 
 
+class NotReady(Exception):
+    """The vehicle's current delivery is being applied right now: retry in a moment."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What an event applies to: the dealer whose records it changes, and that dealer's vehicle if any."""
@@ -77,7 +81,12 @@ def resolve(
     vin: str = data.vin  # every vehicle event names one
     if partner_kind != "dealer":
         owner = records.get_owner(vin)
-        return Target(None) if owner is None else Target(owner.dealer_id, _current(owner.dealer_id, vin))
+        if owner is None:
+            return Target(None)
+        vehicle = _current(owner.dealer_id, vin)
+        if vehicle is None:
+            raise NotReady(f"the delivery of {vin} is being applied")
+        return Target(owner.dealer_id, vehicle)
     assert dealer_id is not None
     vehicle = records.get_vehicle(dealer_id, vin)
     standing = rules.standing(vehicle.transferred_at if vehicle else None, vehicle is not None, occurred)

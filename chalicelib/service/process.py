@@ -23,7 +23,7 @@ from chalicelib.events import EventSpec
 from chalicelib.observability import count, logger
 from chalicelib.service.handlers import HANDLERS, Context, Effects, deliveries
 from chalicelib.service.ownership import Target, Wait, resolve
-from chalicelib.store import inbox, records, write_all
+from chalicelib.store import IncompleteWrite, inbox, records, write_all
 from chalicelib.store.inbox import InboxRef
 from chalicelib.store.models import InboxItem
 
@@ -180,7 +180,13 @@ def process(ref: InboxRef) -> str:
         release_waiting(ref.partner_id, data.vin)
     entries = timeline_entries(spec, ref, data, target, occurred, effects)
     deletes = [records.wait_key(ref.partner_id, data.vin, ref.webhook_id)] if waited else []
-    write_all([*entries, *effects.puts, inbox.applied_item(item, now)], deletes)
+    closed = inbox.applied_item(item, now)  # last: it goes out in the last request
+    try:
+        write_all([*entries, *effects.puts, closed], deletes)
+    except IncompleteWrite as exc:
+        if (closed.pk, closed.sk) not in exc.unprocessed:
+            inbox.reopen(ref)  # the outcome landed without all its effects: take it back, retry
+        raise
     logger.info(
         "event applied",
         extra={"partner_id": ref.partner_id, "webhook_id": ref.webhook_id, "event_type": spec.type},

@@ -45,14 +45,17 @@ def mark_overdue(now: datetime, report: SweepReport) -> None:
 
 def redrive(real_now: datetime, report: SweepReport) -> None:
     """Hand what was lost to the retry queue: work pending and last handed to processing longer ago
-    than the queue's visibility timeout (what is merely queued, or being retried, is younger).
+    than the queue's visibility timeout plus a consumer's run (what is merely queued, or being
+    retried, is younger).
 
     Each item is re-driven at most once per visibility timeout (its hand-off time moves to now),
     a page at a time, and a bounded number of times in all.
     """
     from chalicelib.settings import get_settings
 
-    before = real_now - timedelta(seconds=get_settings().work_visibility_seconds)
+    settings = get_settings()
+    # Past the visibility timeout and a consumer's run: SQS would have redelivered it by now.
+    before = real_now - timedelta(seconds=settings.work_visibility_seconds + settings.work_consumer_seconds)
     lost_inbox = [r for r in inbox.stale(before) if inbox.redriven(r, real_now)]
     lost_outbox = [i for i in outbox.stale(before) if outbox.handed_off(i, real_now)]
     refs = [work.inbox_ref(r.partner_id, r.webhook_id) for r in lost_inbox]

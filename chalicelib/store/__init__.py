@@ -50,11 +50,21 @@ def conditional_update(item: Any, actions: list[Any], condition: Any) -> bool:
     return True
 
 
-def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
-    """Put items (unconditionally) and delete keys, 25 to a request (BatchWriteItem).
+class IncompleteWrite(Exception):
+    """DynamoDB kept handing writes back unprocessed; `unprocessed` names their keys."""
 
-    What DynamoDB hands back unprocessed is sent again with backoff. Not atomic: every item
-    written this way must be idempotent to write again (derived keys, same values).
+    def __init__(self, unprocessed: set[tuple[str, str]]) -> None:
+        super().__init__(f"{len(unprocessed)} write(s) left unprocessed")
+        self.unprocessed = unprocessed
+
+
+def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
+    """Put items (unconditionally) and delete keys, 25 to a request (BatchWriteItem), in order:
+    the last item goes out in the last request.
+
+    What DynamoDB hands back unprocessed is sent again with backoff; what still is after that
+    raises `IncompleteWrite`. Not atomic: every item written this way must be idempotent to write
+    again (derived keys, same values).
     """
     import time
 
@@ -63,10 +73,11 @@ def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # 
 
     bind()
     unique: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in puts:
-        unique[(item.pk, item.sk)] = {"PutRequest": {"Item": item.serialize()}}
     for pk, sk in deletes:
         unique[(pk, sk)] = {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+    for item in puts:
+        unique.pop((item.pk, item.sk), None)
+        unique[(item.pk, item.sk)] = {"PutRequest": {"Item": item.serialize()}}
     requests = list(unique.values())
     table = get_settings().table_name
     ddb = aws.client("dynamodb")
@@ -78,7 +89,16 @@ def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # 
                 break
             time.sleep(0.05 * 2**attempt)
         else:
-            raise RuntimeError("DynamoDB left writes unprocessed")
+            left = {
+                (
+                    r[kind]["Item" if kind == "PutRequest" else "Key"]["pk"]["S"],
+                    r[kind]["Item" if kind == "PutRequest" else "Key"]["sk"]["S"],
+                )
+                for r in pending.get(table, [])
+                for kind in r
+            }
+            left |= {(item.pk, item.sk) for item in puts[start + 25 :]}
+            raise IncompleteWrite(left)
 
 
 def unbind() -> None:

@@ -139,6 +139,17 @@ def applied_item(item: InboxItem, now: datetime) -> InboxItem:
     return closed
 
 
+def reopen(ref: InboxRef) -> None:
+    """An `applied` outcome written before all of its event's effects: pending again (re-driven)."""
+    actions = [
+        InboxItem.status.set("pending"),
+        InboxItem.expires_at.remove(),
+        InboxItem.gsi1pk.set(PENDING_QUEUE),
+        InboxItem.gsi1sk.set(_handoff_key(ref, clock.system_now())),
+    ]
+    _update(ref, actions, InboxItem.status == "applied")
+
+
 def mark_ignored(ref: InboxRef, reason: str, ops_reason: str, now: datetime) -> bool:
     """Close the item as ignored: `reason` is what the sender sees, `ops_reason` the truth."""
     actions = [*_final("ignored", now), InboxItem.reason.set(reason), InboxItem.ops_reason.set(ops_reason)]
@@ -163,6 +174,7 @@ def unpark(ref: InboxRef) -> None:
         InboxItem.ops_reason.remove(),
         InboxItem.waiting_for.remove(),
         InboxItem.gsi1pk.set(PENDING_QUEUE),
+        InboxItem.gsi1sk.set(_handoff_key(ref, clock.system_now())),  # handed to processing now
     ]
     _update(ref, actions, InboxItem.status == "pending")
 

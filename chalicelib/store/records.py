@@ -377,7 +377,7 @@ def record_mileage(
         unchanged = (
             VehicleItem.odometer_read_at.does_not_exist()
             if shown_at is None
-            else VehicleItem.odometer_read_at == shown_at
+            else (VehicleItem.odometer_read_at == shown_at) & (VehicleItem.odometer_km == shown_km)
         )
         if becomes_last:
             unchanged &= (
@@ -481,7 +481,8 @@ class VehicleRecords:
     @property
     def readings(self) -> list[dict[str, Any]]:
         """Each reading once (a resent one under another webhook id is the same reading), in time
-        order; `applied` when it counts towards the odometer: not lower than any earlier one.
+        order; `applied` when it agrees with the odometer's history: not higher than any later
+        reading (an older reading higher than a later one is kept, but does not count).
 
         Derived from the whole history, so it is the same whatever order readings arrived in.
         """
@@ -489,13 +490,13 @@ class VehicleRecords:
         for entry in self.timeline:
             if entry.reading:
                 seen.setdefault((entry.reading["read_at"], entry.reading["source"]), entry.reading)
-        highest: float | None = None
+        lowest_later: float | None = None
         out = []
-        for reading in sorted(seen.values(), key=lambda r: (r["read_at"], r["source"])):
-            applied = highest is None or reading["km"] >= highest
-            highest = reading["km"] if applied else highest
+        for reading in sorted(seen.values(), key=lambda r: (r["read_at"], r["source"]), reverse=True):
+            applied = lowest_later is None or reading["km"] <= lowest_later
+            lowest_later = reading["km"] if lowest_later is None else min(lowest_later, reading["km"])
             out.append({**reading, "applied": applied})
-        return out
+        return out[::-1]
 
     @property
     def services(self) -> list[dict[str, Any]]:

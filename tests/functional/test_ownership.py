@@ -678,3 +678,94 @@ def test_a_vehicle_task_without_its_delivery_is_refused() -> None:
 
     with pytest.raises(ValueError, match="delivered_at"):
         tasks.create(A, NewTask("t-1", "handover_submit", "S-01", "sales", NOW, vin=VIN), NOW)
+
+
+# --- what a second review found ------------------------------------------------------------------
+
+
+def test_a_late_absurd_older_reading_never_sets_the_odometer(harness: Harness) -> None:
+    deliver_to_a(harness)
+    t0 = DELIVERED_AT + timedelta(days=10)
+    assert harness.post(A, reading(800, t0)).status_code == 202
+    assert harness.post(A, reading(1_500, t0 + timedelta(days=2))).status_code == 202
+    assert harness.post(A, reading(90_000, t0 + timedelta(days=1))).status_code == 202  # older: not judged
+    harness.drain()
+    got = view(harness, A)["odometer"]
+    assert got["km"] == 1_500
+    assert [(r["km"], r["applied"]) for r in got["readings"]] == [(800, True), (90_000, False), (1_500, True)]
+    assert harness.post(A, reading(1_600, t0 + timedelta(days=3))).status_code == 202
+
+
+def test_an_outcome_never_lands_without_its_effects(harness: Harness, monkeypatch: Any) -> None:
+    from chalicelib import aws
+    from chalicelib.service import work
+
+    deliver_to_a(harness)
+    harness.stream.handler = lambda event, context: None
+    assert harness.post(A, example("odometer.reported"), msg_id="half").status_code == 202
+    harness.drain()
+    harness.stream.handler = harness.app.handler_map["table_stream"]
+    ddb = aws.client("dynamodb")
+    real = ddb.batch_write_item
+
+    def keeps_the_entries_back(**kwargs: Any) -> Any:
+        table, requests = next(iter(kwargs["RequestItems"].items()))
+        inbox_only = [r for r in requests if r["PutRequest"]["Item"]["pk"]["S"].startswith("INBOX#")]
+        if inbox_only:
+            real(RequestItems={table: inbox_only})
+        return {"UnprocessedItems": {table: [r for r in requests if r not in inbox_only]}}
+
+    monkeypatch.setattr(ddb, "batch_write_item", keeps_the_entries_back)
+    monkeypatch.setattr("time.sleep", lambda _: None)
+    with pytest.raises(Exception, match="unprocessed"):
+        work.handle(work.inbox_ref(A, "half"))
+    assert outcome(harness, A, "half")[1]["outcome"] == "pending"  # taken back
+    monkeypatch.undo()
+    assert work.handle(work.inbox_ref(A, "half")) == "applied"
+    assert len(view(harness, A)["odometer"]["readings"]) == 1
+
+
+def crash_b_after_its_claim(harness: Harness, monkeypatch: Any, at: datetime) -> None:
+    from chalicelib.store import records
+
+    real_upsert = records.upsert_customer
+
+    def crash_for_b(customer_id: str, dealer_id: str, *args: Any) -> None:
+        if dealer_id == B:
+            raise ConnectionError("Lambda died after the claim")
+        real_upsert(customer_id, dealer_id, *args)
+
+    monkeypatch.setattr(records, "upsert_customer", crash_for_b)
+    assert harness.post(B, resale_to_b(at), msg_id="to-b").status_code == 202
+    harness.stream.step()
+    monkeypatch.undo()
+
+
+def test_the_earlier_dealer_loses_the_car_the_moment_it_is_claimed(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    deliver_to_a(harness)
+    resold_at = DELIVERED_AT + timedelta(days=100)
+    crash_b_after_its_claim(harness, monkeypatch, resold_at)
+    late = event("odometer.reported", odometer_km=9_000, read_at=(resold_at + timedelta(days=1)).isoformat())
+    assert harness.post(A, late, msg_id="a-after").status_code == 202
+    harness.stream.step()
+    assert outcome(harness, A, "a-after")[1]["reason"] == "awaiting_delivery"
+    assert view(harness, A)["status"] == "transferred"
+
+
+def test_the_finance_arm_s_policy_waits_for_a_delivery_being_applied(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    from chalicelib.service import work
+
+    deliver_to_a(harness)
+    crash_b_after_its_claim(harness, monkeypatch, DELIVERED_AT + timedelta(days=100))
+    assert harness.post("finance-demo", event("insurance.policy_updated"), msg_id="policy").status_code == 202
+    harness.stream.step()  # B's vehicle is not written yet: retried, not lost
+    assert outcome(harness, "finance-demo", "policy")[1]["outcome"] == "pending"
+    assert work.handle(work.inbox_ref(B, "to-b")) == "applied"
+    assert work.handle(work.inbox_ref("finance-demo", "policy")) == "applied"
+    assert (
+        view(harness, B)["insurance"]["policy_no"] == example("insurance.policy_updated")["data"]["policy_no"]
+    )

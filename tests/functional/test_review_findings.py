@@ -148,9 +148,9 @@ def test_two_readings_accepted_together_never_lower_the_odometer(harness: Harnes
     assert harness.post("dealer-a", second).status_code == 202  # older: history, not judged
     harness.drain()
     view = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))
-    assert view["odometer"]["km"] == first["data"]["odometer_km"] + 80  # the highest, in any order
-    # In time order: the older, higher reading counts; the later, lower one does not.
+    assert view["odometer"]["km"] == first["data"]["odometer_km"]  # the latest, in any order
+    # In time order: the older reading is kept but, higher than a later one, does not count.
     assert [(r["km"], r["applied"]) for r in view["odometer"]["readings"]] == [
-        (first["data"]["odometer_km"] + 80, True),
-        (first["data"]["odometer_km"], False),
+        (first["data"]["odometer_km"] + 80, False),
+        (first["data"]["odometer_km"], True),
     ]

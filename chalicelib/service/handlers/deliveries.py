@@ -67,6 +67,10 @@ def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed |
             outbox.put(ops.delivery_conflict(vin, owner.tenure, tenure, webhook_id), now)
             return Ignored(DELIVERY_CONFLICT)
         if records.claim_owner(vin, tenure, owner):
+            if owner is not None and owner.dealer_id != tenure.dealer_id:
+                # At once, before anything else: from now on the earlier dealer's events about the
+                # car are history (if they happened before) or wait, never current.
+                records.mark_transferred(owner.tenure, vin, tenure.delivered_at)
             had_car = owner is not None and any(t.dealer_id == tenure.dealer_id for t in owner.tenures)
             return Claimed(current=True, fresh=True, had_car=had_car)
     raise RuntimeError(f"the ownership of {vin} kept changing")
@@ -140,13 +144,8 @@ def settle(vin: str, tenure: Tenure, claimed: Claimed, webhook_id: str, now: dat
     if claimed.had_car:  # the same dealer sold it again: its earlier delivery's tasks end
         for task_id in records.task_ids(tenure, vin, before=True):
             tasks.cancel(tenure.dealer_id, task_id, now, SUPERSEDED)
-    for earlier in owner.tenures:
-        if earlier == tenure:
-            continue
-        vehicle = records.get_vehicle(earlier.dealer_id, vin)
-        if vehicle is not None and vehicle.transferred_at is not None:
-            continue  # ended before
-        successor = owner.after(earlier)
+    for earlier in owner.tenures:  # idempotent, so ended ones are simply ended again
+        successor = owner.after(earlier) if earlier != tenure else None
         if successor is not None:
             _end(vin, earlier, successor, webhook_id, now)
 
