@@ -91,7 +91,7 @@ class StackProcess:
         for name in ("AWS_ENDPOINT_URL", "CLM_STAGE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             env.pop(name, None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.cli", "local"],
+            [sys.executable, "-m", "clm.cli", "local"],
             cwd=self.workdir,
             env=env,
             stdout=subprocess.PIPE,
@@ -253,7 +253,7 @@ def apply_requests() -> tuple[dict[str, float], str]:
         reset()
         from chalicelib import aws
         from chalicelib.inbound import partners
-        from chalicelib.local.provision import provision
+        from clm.local.provision import provision
 
         provision("bench")
         creds = partners.add("dealer-demo", "dealer")

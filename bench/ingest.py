@@ -53,7 +53,7 @@ def requests_per_event() -> tuple[dict[str, float], str]:
         import app as app_module
         from chalicelib import aws, clock
         from chalicelib.inbound import partners
-        from chalicelib.local.provision import provision
+        from clm.local.provision import provision
 
         provision("bench")
         creds = partners.add("dealer-bench", "dealer")

@@ -72,13 +72,13 @@ def aws_stack(clock_at: Any) -> Iterator[dict[str, str]]:
     """A mocked AWS account with the stage's resources created from `infra/`."""
     from moto import mock_aws
 
-    from chalicelib.local.moto_speedups import atomic_dynamodb, fast_responses
+    from clm.local.moto_speedups import atomic_dynamodb, fast_responses
 
     atomic_dynamodb()  # each request atomic, as on DynamoDB (moto has no locks)
     fast_responses()  # as the local stack answers (checked against moto's own serializer when asked)
     with mock_aws():
         reset_process_state()
-        from chalicelib.local.provision import provision
+        from clm.local.provision import provision
 
         yield provision("test")
         reset_process_state()
@@ -90,7 +90,7 @@ class Harness:
     def __init__(self, client: Any) -> None:
         import app as app_module
         from chalicelib.inbound import partners
-        from chalicelib.local.stack import QueuePoller, StreamPoller
+        from clm.local.stack import QueuePoller, StreamPoller
 
         self.client = client
         self.app = app_module.app

@@ -79,7 +79,7 @@ class RunningStack:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "chalicelib.cli", *args],
+            [sys.executable, "-m", "clm.cli", *args],
             cwd=self.workdir,
             env={**self.env, "CLM_AWS_ENDPOINT": f"http://127.0.0.1:{self.aws_port}"},
             capture_output=True,
@@ -173,7 +173,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     ):
         env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.cli", "local"],
+        [sys.executable, "-m", "clm.cli", "local"],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

@@ -11,8 +11,8 @@ import pytest
 @pytest.fixture
 def table(aws_stack: dict[str, str]) -> Iterator[tuple[Any, str]]:
     from chalicelib import aws
-    from chalicelib.local import moto_speedups
     from chalicelib.settings import get_settings
+    from clm.local import moto_speedups
 
     ddb, name = aws.client("dynamodb"), get_settings().table_name
     for p in range(5):
@@ -67,7 +67,7 @@ def run_all(ddb: Any, name: str) -> list[list[dict[str, Any]]]:
 
 
 def test_partition_queries_answer_exactly_as_moto_does(table: tuple[Any, str]) -> None:
-    from chalicelib.local import moto_speedups
+    from clm.local import moto_speedups
 
     ddb, name = table
     before = run_all(ddb, name)

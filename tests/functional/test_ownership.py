@@ -437,9 +437,9 @@ def test_an_event_that_keeps_failing_is_dead_lettered_and_a_replay_makes_it_pend
     harness: Harness, monkeypatch: Any, capsys: Any
 ) -> None:
     from chalicelib import aws
-    from chalicelib.cli import main
     from chalicelib.service import process, work
     from chalicelib.settings import get_settings
+    from clm.cli import main
 
     deliver_to_a(harness)
     monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
@@ -470,7 +470,7 @@ def test_an_event_that_keeps_failing_is_dead_lettered_and_a_replay_makes_it_pend
 
 
 def test_clm_event_show_tells_ops_the_true_reason(harness: Harness, capsys: Any) -> None:
-    from chalicelib.cli import main
+    from clm.cli import main
 
     deliver_to_a(harness)
     assert harness.post(B, example("handover.submitted"), msg_id="b-foreign").status_code == 202

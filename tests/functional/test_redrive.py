@@ -62,7 +62,7 @@ def test_work_being_retried_by_the_queue_is_not_redriven(harness: Harness, monke
 
 
 def test_clm_sweep_far_ahead_redrives_nothing(harness: Harness, capsys: Any) -> None:
-    from chalicelib.cli import main
+    from clm.cli import main
 
     restore = lose_stream(harness)
     assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
@@ -120,8 +120,8 @@ def test_a_failing_stream_record_is_handed_to_the_queue_and_the_batch_goes_on(
 
 
 def test_infra_keeps_the_retry_queue_in_step_with_its_consumer() -> None:
-    from chalicelib.local.provision import parameters
     from chalicelib.settings import WORK_MAX_RECEIVES, get_settings
+    from clm.local.provision import parameters
 
     template = json.loads((ROOT / "infra" / "resources.json").read_text())
     params = parameters()

@@ -118,9 +118,9 @@ def test_failing_delivery_ends_in_the_dlq_and_replays(
     harness: Harness, monkeypatch: Any, capsys: Any
 ) -> None:
     from chalicelib import aws
-    from chalicelib.cli import main
     from chalicelib.service import work
     from chalicelib.settings import get_settings
+    from clm.cli import main
 
     monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
     sqs, sns = aws.client("sqs"), aws.client("sns")
@@ -182,7 +182,7 @@ def test_unusable_webhook_ids_are_400(harness: Harness, webhook_id: str) -> None
 
 
 def test_cli_partner_lifecycle(harness: Harness, capsys: Any) -> None:
-    from chalicelib.cli import main
+    from clm.cli import main
 
     capsys.readouterr()
     assert main(["partner", "add", "dealer-new", "--kind", "dealer", "--name", "New"]) == 0

@@ -122,8 +122,8 @@ def test_an_event_that_keeps_failing_leaves_the_redrive_queue(harness: Harness) 
 
 def test_dlq_list_shows_every_message_and_leaves_them_there(harness: Harness, capsys: Any) -> None:
     from chalicelib import aws
-    from chalicelib.cli import main
     from chalicelib.settings import get_settings
+    from clm.cli import main
 
     sqs, url = aws.client("sqs"), get_settings().queue_urls["dlq"]
     for n in range(25):

@@ -58,7 +58,7 @@ def _instant(text: str) -> datetime:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from chalicelib.local.stack import run
+    from clm.local.stack import run
 
     return run(
         int(os.environ.get("CLM_AWS_PORT", DEFAULT_AWS_PORT)),
@@ -131,7 +131,7 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
 
 def _remember_local_secret(partner_id: str, secret: str) -> None:
     """Keep the local credentials file current, so `clm send` and the next `make run` use the new secret."""
-    from chalicelib.local.stack import CREDENTIALS_FILE, load_credentials
+    from clm.local.stack import CREDENTIALS_FILE, load_credentials
 
     path = Path(os.environ.get("CLM_CREDENTIALS", CREDENTIALS_FILE))
     known = load_credentials(path)
@@ -145,7 +145,7 @@ def _secret_for(partner_id: str, given: str | None) -> str | None:
         return given
     if os.environ.get("CLM_WEBHOOK_SECRET"):
         return os.environ["CLM_WEBHOOK_SECRET"]
-    from chalicelib.local.stack import CREDENTIALS_FILE, load_credentials
+    from clm.local.stack import CREDENTIALS_FILE, load_credentials
 
     path = Path(os.environ.get("CLM_CREDENTIALS", CREDENTIALS_FILE))
     return load_credentials(path).get(partner_id, {}).get("webhook_secret")

@@ -15,7 +15,7 @@ import threading
 def serve(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_speedups
+    from clm.local import moto_speedups
 
     moto_speedups.install()
     moto_speedups.atomic_dynamodb()

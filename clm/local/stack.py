@@ -347,9 +347,9 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
 
 
 def start_embedded_aws(port: int) -> subprocess.Popen[str]:
-    """moto's server in a process of its own (`chalicelib.local.embedded_aws`), once it answers."""
+    """moto's server in a process of its own (`clm.local.embedded_aws`), once it answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.embedded_aws", str(port)],
+        [sys.executable, "-m", "clm.local.embedded_aws", str(port)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -382,7 +382,7 @@ class LocalStack:
         aws.reset()
         store.unbind()
         self.moto = start_embedded_aws(self.aws_port)
-        from chalicelib.local.provision import provision
+        from clm.local.provision import provision
 
         provision("local")
         create_demo_partners(self.credentials)
