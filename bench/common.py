@@ -65,11 +65,6 @@ def signed(secret: str, body: bytes, msg_id: str, timestamp: int) -> dict[str, s
 
 
 def reset() -> None:
-    from chalicelib import aws, store
-    from chalicelib.inbound import partners
-    from chalicelib.settings import reset_settings
+    from chalicelib import runtime
 
-    reset_settings()
-    aws.reset()
-    store.unbind()
-    partners.forget()
+    runtime.reset()

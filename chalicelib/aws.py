@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import runtime
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def client(service: str) -> Any:
         return _clients.setdefault(service, made)
 
 
+@runtime.keeps_state
 def reset() -> None:
     """Forget every client (tests switch endpoints and mocks; the CLI switches stacks)."""
     global _session

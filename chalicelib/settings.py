@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from chalicelib import runtime
+
 MOTO_ACCOUNT = "123456789012"
 TOPIC_KEYS = ("red_alerts", "staff_tasks", "ops")
 QUEUE_KEYS = ("work", "dlq")
@@ -62,7 +64,7 @@ def _queue_url(endpoint: str | None, region: str, account: str, name: str) -> st
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Build settings from the environment; `reset_settings()` after changing it (tests, CLI)."""
+    """Build settings from the environment; `runtime.reset()` after changing it (tests, CLI)."""
     env = os.environ
     stage = env.get("CLM_STAGE", "local")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "cn-north-1"
@@ -98,5 +100,6 @@ def get_settings() -> Settings:
     )
 
 
+@runtime.keeps_state
 def reset_settings() -> None:
     get_settings.cache_clear()

@@ -32,12 +32,9 @@ def _use_stack() -> None:
         os.environ.setdefault("CLM_STAGE", "local")
     else:
         os.environ.setdefault("CLM_STAGE", "dev")
-    from chalicelib import aws, store
-    from chalicelib.settings import reset_settings
+    from chalicelib import runtime
 
-    reset_settings()
-    aws.reset()
-    store.unbind()
+    runtime.reset()
 
 
 def api_url() -> str:

@@ -39,16 +39,9 @@ def example(event_type: str) -> dict[str, Any]:
 
 def reset_process_state() -> None:
     """Forget every cached client, binding and partner: each test gets a clean process."""
-    from chalicelib import aws, store
-    from chalicelib.inbound import partners
-    from chalicelib.outbound import deliver
-    from chalicelib.settings import reset_settings
+    from chalicelib import runtime
 
-    reset_settings()
-    aws.reset()
-    store.unbind()
-    partners.forget()
-    deliver.reset()
+    runtime.reset()
 
 
 def pin_both(instant: datetime | None) -> None:

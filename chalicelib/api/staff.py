@@ -8,20 +8,20 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.responses import ok, problem
-from chalicelib.inbound.problems import Problem
+from chalicelib.errors import Refusal
 
 staff_api = Blueprint(__name__)
 
 
 def _answer(dealer_id: str | None, action: Callable[[Any], Any]) -> Response:
-    """Authorize the caller for `dealer_id`, run `action(partner)`, map problems to responses."""
+    """Authorize the caller for `dealer_id`, run `action(partner)`, map refusals to problem answers."""
     from chalicelib.service import read
 
     request = staff_api.current_request
     try:
         partner = read.authorize(request.headers.get("authorization"), dealer_id)
         return ok(action(partner))
-    except Problem as exc:
+    except Refusal as exc:
         return problem(exc)
 
 
@@ -63,5 +63,5 @@ def health() -> Response:
 
     try:
         return ok(read.health())
-    except Problem as exc:
+    except Refusal as exc:
         return problem(exc)

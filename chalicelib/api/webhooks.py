@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib.api.problems import status_of
 from chalicelib.api.responses import ok, problem
-from chalicelib.inbound.problems import Problem
+from chalicelib.errors import Refusal
 from chalicelib.observability import cut, logger, metrics
 
 webhooks = Blueprint(__name__)
@@ -26,8 +27,8 @@ def receive(partner_id: str) -> Response:
     try:
         raw = request.raw_body or b""
         result = ingest(partner_id, request.headers, raw.encode() if isinstance(raw, str) else raw)
-    except Problem as exc:
-        logger.info("webhook rejected", extra={"status": exc.status, "reason": exc.reason})
+    except Refusal as exc:
+        logger.info("webhook rejected", extra={"status": status_of(exc)[0], "reason": exc.reason})
         metrics.add_dimension("reason", exc.reason)
         metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
         response = problem(exc)

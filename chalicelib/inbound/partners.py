@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib import clock
+from chalicelib import clock, runtime
 from chalicelib.inbound import signatures, vault
 from chalicelib.store import partners as store
 
@@ -84,6 +84,7 @@ def get(partner_id: str, *, refresh: bool = False) -> Partner | None:
     return partner
 
 
+@runtime.keeps_state
 def forget() -> None:
     """Drop every cached partner (tests; CLI after a change)."""
     with _lock:

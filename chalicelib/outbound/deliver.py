@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import aws, clock
+from chalicelib import aws, clock, runtime
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 
@@ -95,6 +95,7 @@ def deliver(outbox_id: str, lambda_context: Any = None) -> dict[str, str]:
     return result
 
 
+@runtime.keeps_state
 def reset() -> None:
     """Forget the idempotency layer (it holds a client bound to one endpoint)."""
     global _guarded, _config

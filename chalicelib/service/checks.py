@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib import errors
 from chalicelib.domain import odometer
-from chalicelib.inbound.problems import Problem
 from chalicelib.store import records
 
 READINGS: dict[str, Callable[[Any], tuple[int, datetime]]] = {
@@ -39,14 +39,11 @@ class Reservation:
         records.release_reading(self.owner, self.km, self.read_at)
 
 
-def implausible(why: str, field: str) -> Problem:
-    return Problem(
-        422,
-        "implausible",
-        "Unprocessable Content",
+def implausible(why: str, field: str) -> errors.Invalid:
+    return errors.Invalid(
         f"The reading is implausible: {why}.",
-        [{"field": field, "message": f"implausible: {why}"}],
-        reason="implausible",
+        code="implausible",
+        errors=[{"field": field, "message": f"implausible: {why}"}],
     )
 
 
@@ -54,7 +51,7 @@ def precheck(partner_kind: str, partner_id: str, event_type: str, data: Any) -> 
     """Judge a reading against the sender's own vehicle; reserve it as the latest accepted one.
 
     Costs a read (and, for a new latest reading, a conditional write) only for events that carry
-    an odometer reading; raises `Problem` 422 when the reading is implausible.
+    an odometer reading; raises `errors.Invalid` when the reading is implausible.
     """
     reading = READINGS.get(event_type)
     if reading is None or partner_kind != "dealer":
@@ -71,10 +68,8 @@ def precheck(partner_kind: str, partner_id: str, event_type: str, data: Any) -> 
             return None  # history: recorded, never lowers the odometer, moves nothing
         if records.reserve_reading(owner, km, read_at):
             return Reservation(owner, km, read_at)
-    raise Problem(
-        503,
-        "busy",
-        "Service Unavailable",
+    raise errors.Unavailable(
         "Readings for this vehicle arrive faster than they can be judged; send again.",
+        code="busy",
         reason="contention",
     )

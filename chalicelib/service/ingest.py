@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import clock
-from chalicelib.inbound import partners, problems, signatures
-from chalicelib.inbound.problems import Problem
+from chalicelib import clock, errors
+from chalicelib.inbound import partners, signatures
 from chalicelib.observability import logger
 from chalicelib.store import inbox
 
@@ -37,8 +36,8 @@ class IngestResult:
         return {"id": self.webhook_id, "status": self.outcome}
 
 
-def _unsupported_media(detail: str) -> Problem:
-    return Problem(415, "unsupported-media-type", "Unsupported Media Type", detail, reason="media_type")
+def _unsupported_media(detail: str) -> errors.UnsupportedMedia:
+    return errors.UnsupportedMedia(detail, reason="media_type")
 
 
 def check_media_type(headers: Mapping[str, str]) -> None:
@@ -63,15 +62,15 @@ def authenticate(partner_id: str, headers: Mapping[str, str], body: bytes) -> pa
     partner = partners.get(partner_id)
     for attempt in range(2):
         if partner is None:
-            raise problems.unauthorized("unknown_partner")
+            raise errors.Unauthenticated("unknown_partner")
         try:
             signatures.verify(list(partner.keys), msg_id, timestamp, signature, body, clock.now())
             return partner
         except signatures.SignatureError as exc:
             if attempt == 1 or str(exc) != "no matching signature":
-                raise problems.unauthorized("bad_signature") from exc
+                raise errors.Unauthenticated("bad_signature") from exc
             partner = partners.get(partner_id, refresh=True)
-    raise problems.unauthorized("bad_signature")
+    raise errors.Unauthenticated("bad_signature")
 
 
 def parse_json(body: bytes) -> tuple[str, Any]:
@@ -80,26 +79,20 @@ def parse_json(body: bytes) -> tuple[str, Any]:
         text = body.decode("utf-8")
         return text, json.loads(text)  # a BOM is a JSONDecodeError here
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise problems.bad_request("The body is not valid JSON (UTF-8, no BOM).") from exc
+        raise errors.BadRequest("The body is not valid JSON (UTF-8, no BOM).") from exc
 
 
 def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestResult:
-    """Run every check of §3 in order, then record the event once. Raises `Problem`."""
+    """Run every check of §3 in order, then record the event once. Raises a `Refusal`."""
     partner = authenticate(partner_id, headers, body)
     webhook_id = headers["webhook-id"]
     if len(body) > MAX_BODY_BYTES:
-        raise Problem(
-            413,
-            "payload-too-large",
-            "Payload Too Large",
-            f"The body exceeds {MAX_BODY_BYTES} bytes.",
-            reason="too_large",
-        )
+        raise errors.TooLarge(f"The body exceeds {MAX_BODY_BYTES} bytes.", reason="too_large")
     check_media_type(headers)
     if len(webhook_id) > MAX_WEBHOOK_ID or not webhook_id.isprintable():
-        raise problems.bad_request(
+        raise errors.BadRequest(
             f"webhook-id must be 1-{MAX_WEBHOOK_ID} printable characters.",
-            [{"field": "webhook-id", "message": f"1-{MAX_WEBHOOK_ID} printable characters"}],
+            errors=[{"field": "webhook-id", "message": f"1-{MAX_WEBHOOK_ID} printable characters"}],
         )
     text, payload = parse_json(body)
 
@@ -108,32 +101,25 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
     event_type = parse_envelope_type(payload)
     spec = spec_for(event_type)
     if spec is None:
-        raise Problem(
-            422,
-            "unknown-event-type",
-            "Unprocessable Content",
+        raise errors.Invalid(
             "The event type is missing or unknown.",
-            [{"field": "type", "message": "unknown event type"}],
+            code="unknown-event-type",
+            errors=[{"field": "type", "message": "unknown event type"}],
             reason="unknown_type",
         )
     if partner.kind not in spec.kinds:
-        raise Problem(
-            403,
-            "event-type-not-allowed",
-            "Forbidden",
+        raise errors.Forbidden(
             f"A {partner.kind} partner may not send {spec.type}.",
+            code="event-type-not-allowed",
             reason="type_not_allowed",
         )
     now = clock.now()
     try:
         event = validate_event(spec, payload, now=now)
     except EventValidationError as exc:
-        raise Problem(
-            422,
-            "invalid-fields",
-            "Unprocessable Content",
+        raise errors.Invalid(
             f"{len(exc.errors)} field(s) are invalid.",
-            [{"field": e.field, "message": e.message} for e in exc.errors],
+            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
             reason="invalid_fields",
         ) from exc
 
@@ -149,13 +135,7 @@ def ingest(partner_id: str, headers: Mapping[str, str], body: bytes) -> IngestRe
     if isinstance(outcome, inbox.Existing):
         if outcome.body_sha256 != digest:
             _release(reservation)  # the reading was not accepted after all
-            raise Problem(
-                409,
-                "conflict",
-                "Conflict",
-                "This webhook-id was already used for a different body.",
-                reason="conflict",
-            )
+            raise errors.Conflict("This webhook-id was already used for a different body.")
         return IngestResult(200, webhook_id, "duplicate", spec.type)
     return IngestResult(202, webhook_id, "accepted", spec.type)
 

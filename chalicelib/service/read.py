@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import clock, store
+from chalicelib import clock, errors, store
 from chalicelib.domain.masking import mask_name, mask_phone
 from chalicelib.domain.tasks import STATUSES, may_complete
-from chalicelib.inbound import partners, problems
-from chalicelib.inbound.problems import Problem
+from chalicelib.inbound import partners
 from chalicelib.store import inbox, records, tasks
 
 MAX_PAGE = 100
@@ -20,37 +19,39 @@ def authorize(authorization: str | None, dealer_id: str | None) -> partners.Part
     """The caller behind a Bearer key, allowed to read `dealer_id` (404 when it is not theirs)."""
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise problems.unauthorized("missing_api_key")
+        raise errors.Unauthenticated("missing_api_key")
     partner = partners.for_api_key(key.strip())
     if partner is None:
-        raise problems.unauthorized("bad_api_key")
+        raise errors.Unauthenticated("bad_api_key")
     if (
         dealer_id is not None
         and partner.kind != "hq"
         and not (partner.kind == "dealer" and partner.partner_id == dealer_id)
     ):
-        raise problems.not_found("dealer")
+        raise errors.NotFound("dealer")
     return partner
 
 
 def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
-        raise problems.bad_request(
-            "Unknown status.", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}]
+        raise errors.BadRequest(
+            "Unknown status.", errors=[{"field": "status", "message": f"one of {', '.join(STATUSES)}"}]
         )
     try:
         limit = int(query.get("limit") or DEFAULT_PAGE)
     except ValueError:
         limit = 0
     if not 1 <= limit <= MAX_PAGE:
-        raise problems.bad_request("Bad limit.", [{"field": "limit", "message": f"an integer 1-{MAX_PAGE}"}])
+        raise errors.BadRequest(
+            "Bad limit.", errors=[{"field": "limit", "message": f"an integer 1-{MAX_PAGE}"}]
+        )
     try:
         found, cursor = tasks.page(
             dealer_id, status, query.get("assignee") or None, limit, query.get("next") or None
         )
     except tasks.BadCursor as exc:
-        raise problems.bad_request(str(exc), [{"field": "next", "message": str(exc)}]) from exc
+        raise errors.BadRequest(str(exc), errors=[{"field": "next", "message": str(exc)}]) from exc
     return {"items": [t.to_json() for t in found], "next": cursor}
 
 
@@ -61,12 +62,9 @@ def complete_task(dealer_id: str, task_id: str, partner: partners.Partner) -> di
     """
     existing = tasks.get(dealer_id, task_id)
     if existing is None:
-        raise problems.not_found("task")
+        raise errors.NotFound("task")
     if not may_complete(partner.kind, existing.assignee_role):
-        raise Problem(
-            403,
-            "forbidden",
-            "Forbidden",
+        raise errors.Forbidden(
             f"A {partner.kind} key may not complete a task of the {existing.assignee_role} role.",
             reason="role_not_allowed",
         )
@@ -77,10 +75,10 @@ def complete_task(dealer_id: str, task_id: str, partner: partners.Partner) -> di
 def event_outcome(partner: partners.Partner, partner_id: str, webhook_id: str) -> dict[str, Any]:
     """What became of an accepted event: only for the partner that sent it (anyone else: 404)."""
     if partner.partner_id != partner_id:
-        raise problems.not_found("event")
+        raise errors.NotFound("event")
     item = inbox.load(inbox.InboxRef(partner_id, webhook_id))
     if item is None:
-        raise problems.not_found("event")
+        raise errors.NotFound("event")
     return inbox.outcome(item)
 
 
@@ -103,7 +101,7 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
     found = records.vehicle_records(dealer_id, vin)
     vehicle = found.vehicle
     if vehicle is None:
-        raise problems.not_found("vehicle")
+        raise errors.NotFound("vehicle")
     customer = records.get_customer(dealer_id, vehicle.customer_id)
     staff = {
         role: {"id": person.id, "name": mask_name(person.name), "phone": mask_phone(person.phone)}
@@ -167,7 +165,5 @@ def health() -> dict[str, Any]:
     try:
         store.ping()
     except Exception as exc:
-        raise Problem(
-            503, "unavailable", "Service Unavailable", "The table does not answer.", reason=type(exc).__name__
-        ) from exc
+        raise errors.Unavailable("The table does not answer.", reason=type(exc).__name__) from exc
     return {"status": "ok", "time": clock.iso(clock.now())}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib import runtime
+
 _bound_to: tuple[str, str | None] | None = None
 
 
@@ -101,6 +103,7 @@ def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # 
             raise IncompleteWrite(left)
 
 
+@runtime.keeps_state
 def unbind() -> None:
     global _bound_to
     _bound_to = None

@@ -322,14 +322,15 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
         ThreadedHTTPServer,
     )
 
-    from chalicelib.inbound.problems import CONTENT_TYPE, not_found
+    from chalicelib.api.problems import CONTENT_TYPE, body
+    from chalicelib.errors import NotFound
     from chalicelib.observability import cut
 
     class Handler(ChaliceRequestHandler):
         def _send_error_response(self, error: Any) -> None:
             if isinstance(error, ForbiddenError):  # no route matched: this app defines no authorizers
-                body = json.dumps(not_found("route").body()).encode()
-                self._send_http_response(404, {"Content-Type": CONTENT_TYPE}, body)
+                answer = json.dumps(body(NotFound("route"))).encode()
+                self._send_http_response(404, {"Content-Type": CONTENT_TYPE}, answer)
                 return
             super()._send_error_response(error)
 
@@ -375,12 +376,9 @@ class LocalStack:
 
     def start(self) -> None:
         os.environ.update(local_environment(self.aws_port))
-        from chalicelib import aws, store
-        from chalicelib.settings import reset_settings
+        from chalicelib import runtime
 
-        reset_settings()
-        aws.reset()
-        store.unbind()
+        runtime.reset()
         self.moto = start_embedded_aws(self.aws_port)
         from clm.local.provision import provision
 

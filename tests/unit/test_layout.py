@@ -22,12 +22,16 @@ def imported_modules(package: str) -> dict[str, set[str]]:
     return found
 
 
+def reaches(name: str, forbidden: tuple[str, ...]) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in forbidden)
+
+
 def offenders(package: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
-    return {
-        file: sorted(name for name in names if name.split(".")[0] in forbidden or name.startswith(forbidden))
+    found = {
+        file: sorted(name for name in names if reaches(name, forbidden))
         for file, names in imported_modules(package).items()
-        if any(name.split(".")[0] in forbidden or name.startswith(forbidden) for name in names)
     }
+    return {file: names for file, names in found.items() if names}
 
 
 def test_nothing_chalice_zips_reaches_for_the_local_tools() -> None:
@@ -42,3 +46,26 @@ def test_domain_rules_import_no_aws_and_no_storage() -> None:
     forbidden = ("boto3", "botocore", "pynamodb", "aws_lambda_powertools", "chalice", "chalicelib.store")
     forbidden += ("chalicelib.aws", "chalicelib.service", "chalicelib.api")
     assert offenders("chalicelib/domain", forbidden) == {}
+
+
+def test_http_lives_in_the_api_only() -> None:
+    """Use cases refuse in their own words (`chalicelib.errors`); only `api/` knows HTTP."""
+    for package in ("chalicelib/service", "chalicelib/store", "chalicelib/inbound", "chalicelib/events"):
+        assert offenders(package, ("chalice", "chalicelib.api")) == {}, package
+
+
+def test_every_refusal_has_its_own_status() -> None:
+    from chalicelib import errors
+    from chalicelib.api import problems
+
+    kinds = [k for k in vars(errors).values() if isinstance(k, type) and issubclass(k, errors.Refusal)]
+    assert len(kinds) > 5
+    for kind in kinds:
+        if kind is errors.Refusal:
+            continue
+        refusal = kind("route") if kind in (errors.NotFound, errors.Unauthenticated) else kind("why")
+        status, title = problems.status_of(refusal)
+        assert 400 <= status < 600 and status != 500, kind
+        assert problems.body(refusal)["status"] == status and problems.body(refusal)["title"] == title
+    statuses = [problems.status_of(kind("x"))[0] for kind in kinds if kind is not errors.Refusal]
+    assert len(set(statuses)) == len(statuses), "two refusals answer alike"
