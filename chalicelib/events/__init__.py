@@ -78,10 +78,10 @@ class ParsedEvent:
 
 
 _SPECS = (
-    EventSpec("vehicle.delivered", "vehicle.VehicleDelivered", DEALER, "delivery"),
-    EventSpec("handover.submitted", "vehicle.HandoverSubmitted", DEALER, "vehicle"),
-    EventSpec("handover.confirmed", "vehicle.HandoverConfirmed", DEALER, "vehicle"),
-    EventSpec("delivery.feedback_submitted", "vehicle.DeliveryFeedbackSubmitted", DEALER, "vehicle"),
+    EventSpec("vehicle.delivered", "delivery.VehicleDelivered", DEALER, "delivery"),
+    EventSpec("handover.submitted", "handover.HandoverSubmitted", DEALER, "vehicle"),
+    EventSpec("handover.confirmed", "handover.HandoverConfirmed", DEALER, "vehicle"),
+    EventSpec("delivery.feedback_submitted", "handover.DeliveryFeedbackSubmitted", DEALER, "vehicle"),
     EventSpec("odometer.reported", "vehicle.OdometerReported", DEALER, "vehicle"),
     EventSpec("service.completed", "vehicle.ServiceCompleted", DEALER, "vehicle"),
     EventSpec("survey.completed", "vehicle.SurveyCompleted", DEALER, "vehicle"),

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from chalicelib import clock, runtime
 from chalicelib.inbound import signatures, vault
-from chalicelib.store import partners as store
+from chalicelib.store import accept
 
 KINDS = ("dealer", "finance", "hq")
 ROTATION_GRACE = timedelta(hours=24)
@@ -51,7 +51,7 @@ _key_cache: dict[str, tuple[float, Partner]] = {}
 
 def _load(partner_id: str, known: Partner | None) -> Partner | None:
     """Read the partner; decrypt its secrets unless they are the ones `known` already holds."""
-    stored = store.get_partner(partner_id)
+    stored = accept.get_partner(partner_id)
     if stored is None:
         return None
     now = clock.now()
@@ -102,6 +102,8 @@ def for_api_key(api_key: str) -> Partner | None:
     cached = _key_cache.get(digest)
     if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
+    from chalicelib.store import partners as store
+
     partner_id = store.partner_id_for_api_key(digest)
     partner = get(partner_id) if partner_id else None
     if partner is not None:
@@ -133,6 +135,8 @@ def add(
     now = clock.now()
     secret = webhook_secret or signatures.new_secret()
     signatures.secret_key(secret)
+    from chalicelib.store import partners as store
+
     store.create_partner(partner_id, kind, name, vault.seal(partner_id, secret), now)
     api_key = api_key or new_api_key()
     store.put_api_key(hash_api_key(api_key), partner_id, now)
@@ -141,17 +145,19 @@ def add(
 
 def rotate_secret(partner_id: str) -> str:
     """Add a new secret; every older one stays valid for 24 h, then retires."""
-    stored = store.get_partner(partner_id)
+    from chalicelib.store import partners as store
+
+    stored = accept.get_partner(partner_id)
     if stored is None:
         raise LookupError(partner_id)
     now = clock.now()
     kept = [
-        store.StoredSecret(s.sealed, s.created_at, s.retires_at or now + ROTATION_GRACE)
+        accept.StoredSecret(s.sealed, s.created_at, s.retires_at or now + ROTATION_GRACE)
         for s in stored.secrets
         if s.retires_at is None or s.retires_at > now
     ]
     secret = signatures.new_secret()
-    kept.append(store.StoredSecret(vault.seal(partner_id, secret), now, None))
+    kept.append(accept.StoredSecret(vault.seal(partner_id, secret), now, None))
     store.replace_secrets(partner_id, kept)
     forget()
     return secret

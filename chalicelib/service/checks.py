@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import errors
 from chalicelib.domain import odometer
-from chalicelib.store import records
+
+if TYPE_CHECKING:
+    from chalicelib.store import records
 
 READINGS: dict[str, Callable[[Any], tuple[int, datetime]]] = {
     "odometer.reported": lambda data: (data.odometer_km, data.read_at),
@@ -36,6 +38,8 @@ class Reservation:
     read_at: datetime
 
     def release(self) -> None:
+        from chalicelib.store import records
+
         records.release_reading(self.owner, self.km, self.read_at)
 
 
@@ -57,6 +61,8 @@ def precheck(partner_kind: str, partner_id: str, event_type: str, data: Any) -> 
     if reading is None or partner_kind != "dealer":
         return None
     km, read_at = reading(data)
+    from chalicelib.store import records  # only events that carry a reading read the store here
+
     for _ in range(MAX_TRIES):
         owner = records.get_owner(data.vin)
         if owner is None or owner.dealer_id != partner_id:

@@ -18,7 +18,7 @@ from typing import Any
 from chalicelib import clock, errors
 from chalicelib.inbound import partners, signatures
 from chalicelib.observability import logger
-from chalicelib.store import inbox
+from chalicelib.store import accept as inbox
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_WEBHOOK_ID = 256  # it becomes part of a table key (DynamoDB allows 2 KB)

@@ -13,43 +13,28 @@ reason), ``dead_lettered``. The sender's `reason` never tells more than an unkno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
-from chalicelib import aws, clock
-from chalicelib.settings import get_settings
+from chalicelib import clock
 from chalicelib.store import bind, conditional_update
+
+# The accept path's part of the inbox lives in `accept` (no PynamoDB there); callers find it here too.
+from chalicelib.store.accept import PENDING_QUEUE as PENDING_QUEUE
+from chalicelib.store.accept import Accepted as Accepted
+from chalicelib.store.accept import Existing as Existing
+from chalicelib.store.accept import InboxRef as InboxRef
+from chalicelib.store.accept import record as record
 from chalicelib.store.models import InboxItem
 
 DEDUP_RETENTION = timedelta(days=8)  # senders retry for up to 3 days; the contract says >= 7
-PENDING_QUEUE = "PENDING#INBOX"
 WAITING_QUEUE = "WAITING#INBOX"  # parked for a delivery; expires after `WAIT_LIMIT`
 FAILED_QUEUE = "FAILED#INBOX"  # gave up re-driving: waits for `clm dlq replay` (never expires)
 MAX_REDRIVES = 10  # failed attempts and re-drives together; then the event is dead-lettered
 FINAL = frozenset({"applied", "ignored"})
 AWAITING_DELIVERY = "awaiting_delivery"
-
-
-@dataclass(frozen=True)
-class InboxRef:
-    partner_id: str
-    webhook_id: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return f"INBOX#{self.partner_id}#{self.webhook_id}", "INBOX"
-
-
-@dataclass(frozen=True)
-class Accepted:
-    pass
-
-
-@dataclass(frozen=True)
-class Existing:
-    body_sha256: str
 
 
 @dataclass(frozen=True)
@@ -60,45 +45,6 @@ class Waiting:
     dealer_id: str
     vin: str
     ops_reason: str
-
-
-def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: datetime) -> Accepted | Existing:
-    """Store an accepted webhook unless its id is already known; one DynamoDB request.
-
-    It has no TTL yet: it gets one when its outcome is final (an event not yet applied is never
-    deleted).
-
-    This is the hot path, so the item is written with the low-level client in the exact shape
-    `InboxItem` reads back (the store's tests check that round trip).
-    """
-    pk, sk = ref.key
-    received = clock.iso(now)
-    item = {
-        "pk": {"S": pk},
-        "sk": {"S": sk},
-        "et": {"S": "inbox"},
-        "partner_id": {"S": ref.partner_id},
-        "webhook_id": {"S": ref.webhook_id},
-        "event_type": {"S": event_type},
-        "body": {"S": body},
-        "body_sha256": {"S": body_sha256},
-        "received_at": {"S": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
-        "status": {"S": "pending"},
-        "gsi1pk": {"S": PENDING_QUEUE},
-        "gsi1sk": {"S": f"{received}#{pk}"},
-    }
-    ddb = aws.client("dynamodb")
-    try:
-        ddb.put_item(
-            TableName=get_settings().table_name,
-            Item=item,
-            ConditionExpression="attribute_not_exists(pk)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ddb.exceptions.ConditionalCheckFailedException as exc:
-        old = exc.response.get("Item") or {}
-        return Existing(body_sha256=old.get("body_sha256", {}).get("S", ""))
-    return Accepted()
 
 
 def load(ref: InboxRef) -> InboxItem | None:

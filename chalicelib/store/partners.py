@@ -1,54 +1,19 @@
-"""Partner and API-key items."""
+"""Partner and API-key items (the accept path reads partners in `accept`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.store import bind
+from chalicelib.store.accept import StoredSecret
+from chalicelib.store.accept import partner_key as _key
 from chalicelib.store.models import ApiKeyItem, PartnerItem, SecretEntry
 
 
 class PartnerExists(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class StoredSecret:
-    sealed: str
-    created_at: datetime
-    retires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class StoredPartner:
-    partner_id: str
-    kind: str
-    name: str | None
-    secrets: tuple[StoredSecret, ...]
-
-
-def _key(partner_id: str) -> tuple[str, str]:
-    return f"PARTNER#{partner_id}", "PARTNER"
-
-
-def _to_stored(item: PartnerItem) -> StoredPartner:
-    return StoredPartner(
-        partner_id=item.partner_id,
-        kind=item.kind,
-        name=item.name,
-        secrets=tuple(StoredSecret(s.ciphertext, s.created_at, s.retires_at) for s in item.secrets),
-    )
-
-
-def get_partner(partner_id: str) -> StoredPartner | None:
-    bind()
-    try:
-        return _to_stored(PartnerItem.get(*_key(partner_id), consistent_read=True))
-    except DoesNotExist:
-        return None
 
 
 def create_partner(partner_id: str, kind: str, name: str | None, sealed_secret: str, now: datetime) -> None:

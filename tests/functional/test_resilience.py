@@ -16,32 +16,6 @@ DELIVERED_AT = datetime.fromisoformat(example("vehicle.delivered")["data"]["deli
 VISIBILITY = timedelta(seconds=360 + 60)  # the work queue's visibility timeout + a consumer's run
 
 
-def test_inbox_hot_path_item_reads_back_as_the_model(harness: Harness) -> None:
-    from chalicelib import clock
-    from chalicelib.store import inbox
-
-    ref = inbox.InboxRef("dealer-a", "msg_raw")
-    assert isinstance(inbox.record(ref, "vehicle.delivered", '{"a": 1}', "h1", clock.now()), inbox.Accepted)
-    again = inbox.record(ref, "vehicle.delivered", '{"a": 2}', "h2", clock.now())
-    assert again == inbox.Existing(body_sha256="h1")
-    item = inbox.load(ref)
-    assert item is not None
-    assert (item.partner_id, item.webhook_id, item.status, item.body) == (
-        "dealer-a",
-        "msg_raw",
-        "pending",
-        '{"a": 1}',
-    )
-    assert item.received_at == clock.now()
-    assert item.expires_at is None  # an event not yet applied never expires
-    from chalicelib.store import write_all
-
-    write_all([inbox.applied_item(item, clock.now())])
-    processed = inbox.load(ref)
-    assert processed is not None and processed.status == "applied"
-    assert processed.expires_at is not None and processed.expires_at >= clock.now() + timedelta(days=7)
-
-
 def test_a_crash_before_the_inbox_closes_is_healed_without_doubles(
     harness: Harness, monkeypatch: Any
 ) -> None:

@@ -21,7 +21,7 @@ from chalicelib import clock
 from chalicelib.domain import ownership as rules
 from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import DELIVERY_CONFLICT, STALE_DELIVERY, SUPERSEDED, Tenure
-from chalicelib.events.vehicle import VehicleDelivered
+from chalicelib.events.delivery import VehicleDelivered
 from chalicelib.outbound import ops, staff
 from chalicelib.store import outbox, records, tasks, write_all
 from chalicelib.store.models import VehicleItem

@@ -7,12 +7,8 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import tasks as task_rules
-from chalicelib.events.vehicle import (
-    DeliveryFeedbackSubmitted,
-    HandoverConfirmed,
-    HandoverSubmitted,
-    InsurancePolicyUpdated,
-)
+from chalicelib.events.handover import DeliveryFeedbackSubmitted, HandoverConfirmed, HandoverSubmitted
+from chalicelib.events.vehicle import InsurancePolicyUpdated
 from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
 from chalicelib.service.ownership import Target
 from chalicelib.store import records, tasks
