@@ -36,6 +36,7 @@ bench: $(STAMP)
 package: $(STAMP)
 	rm -rf dist && CLM_STAGE=$(STAGE) AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$(AWS_REGION_DEFAULT)} $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template infra/resources.json dist
+	$(BIN)/python -m clm.package dist/deployment.zip dist/sam.json
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
