@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalice import Response
@@ -14,12 +15,19 @@ from chalicelib.errors import Refusal
 CONTENT_TYPE_HEADER = "Content-Type"
 
 
+def as_json(body: Any) -> str:
+    """JSON as UTF-8 text: Chinese names and SMS read as themselves, not as `\\u` escapes."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 def problem(refusal: Refusal) -> Response:
     status, _ = problems.status_of(refusal)
     return Response(
-        problems.body(refusal), status_code=status, headers={CONTENT_TYPE_HEADER: problems.CONTENT_TYPE}
+        as_json(problems.body(refusal)),
+        status_code=status,
+        headers={CONTENT_TYPE_HEADER: problems.CONTENT_TYPE},
     )
 
 
 def ok(body: Any, status: int = 200) -> Response:
-    return Response(body, status_code=status, headers={CONTENT_TYPE_HEADER: "application/json"})
+    return Response(as_json(body), status_code=status, headers={CONTENT_TYPE_HEADER: "application/json"})

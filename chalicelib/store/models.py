@@ -24,6 +24,9 @@ Every record a dealer's event creates sits under a key that names that dealer (`
 resold car starts a new partition for its new dealer. Only `VIN#<vin>` is shared, and no read
 API shows it.
 
+LSI ``lsi1`` orders a partition by ``lsi1sk``; only tasks carry it (``<due_at UTC>#<task id>``), so
+a dealer's task list reads in due order, page by page.
+
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
 (open tasks by due time, undelivered outbox items, unprocessed or waiting inbox items); the
 sweeper queries it and the claim that handles an item removes its keys.
@@ -45,10 +48,11 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 GSI1 = "gsi1"
+LSI1 = "lsi1"
 
 
 class DueIndex(GlobalSecondaryIndex["Item"]):
@@ -60,6 +64,17 @@ class DueIndex(GlobalSecondaryIndex["Item"]):
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class DueOrderIndex(LocalSecondaryIndex["Item"]):
+    """A partition's items in due order: a dealer's tasks by `due_at`, then id (the task list)."""
+
+    class Meta:
+        index_name = LSI1
+        projection = AllProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    lsi1sk = UnicodeAttribute(range_key=True)
 
 
 class Item(Model):
@@ -75,8 +90,10 @@ class Item(Model):
     entity = DiscriminatorAttribute(attr_name="et")
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+    lsi1sk = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     due_index = DueIndex()
+    due_order = DueOrderIndex()
 
 
 class SecretEntry(MapAttribute[str, Any]):

@@ -90,6 +90,11 @@ def _due_keys(task_id: str, due_at: datetime) -> tuple[str, str]:
     return f"DUE#{_shard(task_id)}", f"{clock.iso(due_at)}#{task_id}"
 
 
+def _order_key(task_id: str, due_at: datetime) -> str:
+    """Where a task sits in its dealer's list: by due time (UTC text sorts as time), then id."""
+    return f"{clock.iso(due_at)}#{task_id}"
+
+
 def _item(dealer_id: str, task: NewTask, now: datetime) -> TaskItem:
     pk, sk = _key(dealer_id, task.task_id)
     gpk, gsk = _due_keys(task.task_id, task.due_at)
@@ -108,6 +113,7 @@ def _item(dealer_id: str, task: NewTask, now: datetime) -> TaskItem:
         created_at=now,
         gsi1pk=gpk,
         gsi1sk=gsk,
+        lsi1sk=_order_key(task.task_id, task.due_at),
     )
 
 
@@ -248,7 +254,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         raise BadCursor("the cursor is not one this API issued") from exc
     if not (
         isinstance(key, dict)
-        and set(key) == {"pk", "sk"}
+        and set(key) == {"pk", "sk", "lsi1sk"}
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
         and key["sk"]["S"].startswith("TASK#")
     ):
@@ -259,7 +265,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 def page(
     dealer_id: str, status: str | None, assignee: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Task], str | None]:
-    """One page of a dealer's tasks, filtered; keeps reading until the page is full or the list ends."""
+    """One page of a dealer's tasks in due order (then id), filtered; reads until the page is full."""
     bind()
     start = decode_cursor(cursor)
     if start is not None and start["pk"]["S"] != f"DEALER#{dealer_id}":
@@ -273,9 +279,9 @@ def page(
     found: list[Task] = []
     last: dict[str, Any] | None = start
     while True:
-        result = TaskItem.query(
+        result = TaskItem.due_order.query(
             f"DEALER#{dealer_id}",
-            TaskItem.sk.startswith("TASK#"),
+            consistent_read=True,
             filter_condition=condition,
             limit=limit - len(found),
             last_evaluated_key=last,

@@ -90,6 +90,8 @@ class Provisioner:
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
             "GlobalSecondaryIndexes": props.get("GlobalSecondaryIndexes", []),
         }
+        if props.get("LocalSecondaryIndexes"):
+            args["LocalSecondaryIndexes"] = props["LocalSecondaryIndexes"]
         if stream:
             args["StreamSpecification"] = {"StreamEnabled": True, **stream}
         if props.get("SSESpecification"):

@@ -34,8 +34,10 @@ def test_signed_event_over_http_reaches_the_read_api_within_two_seconds(stack: R
     stack.wait_for(lambda: len(tasks_of_vin(stack, key)) == 3, what="the delivery's three tasks")
     outcome = stack.settled_outcome("dealer-demo", json.loads(sent.stdout)["webhook_id"], key)
     assert outcome["outcome"] == "applied"
-    view = stack.get(f"/dealers/dealer-demo/vehicles/{EXAMPLE_VIN}", key).json()
+    answer = stack.get(f"/dealers/dealer-demo/vehicles/{EXAMPLE_VIN}", key)
+    view = answer.json()
     assert view["timeline"][0]["type"] == "vehicle.delivered"
+    assert "张".encode() in answer.body and b"\\u" not in answer.body  # UTF-8 as it is, no \u escapes
     info = json.loads(stack.cli("info").stdout)
     assert info["api_url"] == stack.api
     assert set(info["topics"]) == {"red_alerts", "staff_tasks", "ops"}

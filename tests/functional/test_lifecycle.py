@@ -275,3 +275,38 @@ def test_health(harness: Harness) -> None:
     response = harness.client.http.get("/health")
     assert response.status_code == 200
     assert body_of(response)["status"] == "ok"
+
+
+def test_tasks_are_listed_by_due_time_then_id_on_every_page(harness: Harness) -> None:
+    """Three deliveries: one two days earlier, two at the same instant (equal due times, ordered by id)."""
+    base = example("vehicle.delivered")
+    at = datetime.fromisoformat(base["data"]["delivered_at"])
+    for n, (vin_tail, delivered) in enumerate(
+        [("00001", at), ("00002", at - timedelta(days=2)), ("00003", at)], start=1
+    ):
+        data = {
+            **base["data"],
+            "vin": base["data"]["vin"][:-5] + vin_tail,
+            "delivered_at": delivered.isoformat(),
+        }
+        data["customer"] = {**data["customer"], "id": f"cust-order-{n}"}
+        assert harness.post("dealer-a", {**base, "data": data}).status_code == 202
+    harness.drain()
+
+    listed: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = body_of(harness.get(f"/dealers/dealer-a/tasks?limit=2{cursor}"))
+        listed += page["items"]
+        if not page["next"]:
+            break
+        cursor = f"&next={page['next']}"
+    keys = [(t["due_at"], t["task_id"]) for t in listed]
+    assert len(listed) == 9 and len(set(keys)) == 9
+    assert keys == sorted(keys)
+    assert [t["task_id"] for t in listed] != sorted(t["task_id"] for t in listed)  # not id order
+    assert len({t["due_at"] for t in listed}) < 9  # equal due times exist, so the id decides there
+    open_only = body_of(harness.get("/dealers/dealer-a/tasks?status=open&limit=100"))["items"]
+    assert [(t["due_at"], t["task_id"]) for t in open_only] == sorted(
+        (t["due_at"], t["task_id"]) for t in open_only
+    )

@@ -20,6 +20,8 @@ def table(aws_stack: dict[str, str]) -> Iterator[tuple[Any, str]]:
             item = {"pk": {"S": f"P#{p}"}, "sk": {"S": f"S#{r:03d}"}, "n": {"N": str(r)}}
             if r % 3 == 0:
                 item.update({"gsi1pk": {"S": "Q"}, "gsi1sk": {"S": f"{r:03d}#{p}"}})
+            if r % 2 == 0:  # the local index sorts backwards from the table: a different order to keep
+                item["lsi1sk"] = {"S": f"{99 - r:03d}"}
             ddb.put_item(TableName=name, Item=item)
     yield ddb, name
     moto_speedups.uninstall()
@@ -43,6 +45,19 @@ QUERIES: list[dict[str, Any]] = [
         "IndexName": "gsi1",
         "KeyConditionExpression": "gsi1pk = :q",
         "ExpressionAttributeValues": {":q": {"S": "Q"}},
+    },
+    {
+        "IndexName": "lsi1",
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "P#4"}},
+        "ConsistentRead": True,
+    },
+    {
+        "IndexName": "lsi1",
+        "KeyConditionExpression": "pk = :p AND lsi1sk > :s",
+        "FilterExpression": "n < :n",
+        "ExpressionAttributeValues": {":p": {"S": "P#0"}, ":s": {"S": "080"}, ":n": {"N": "16"}},
+        "ScanIndexForward": False,
     },
 ]
 
