@@ -9,6 +9,7 @@ run of the stack, as the embedded AWS does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -27,10 +28,8 @@ def _attributes(raw: dict[str, Any] | None) -> dict[str, Any]:
         if isinstance(typed, dict):
             value = typed.get("StringValue", typed.get("Value", typed.get("BinaryValue")))
             if typed.get("DataType") == "String.Array" and isinstance(value, str):
-                try:
+                with contextlib.suppress(ValueError):
                     value = json.loads(value)
-                except ValueError:
-                    pass
             out[name] = value
         else:
             out[name] = typed
@@ -46,7 +45,9 @@ def record_publishes(path: Path) -> None:
     lock = threading.Lock()
     original = SNSBackend.publish
 
-    def publish(self: Any, message: str, arn: str | None, phone_number: str | None = None, **kwargs: Any) -> str:
+    def publish(
+        self: Any, message: str, arn: str | None, phone_number: str | None = None, **kwargs: Any
+    ) -> str:
         message_id: str = original(self, message, arn, phone_number=phone_number, **kwargs)
         entry = {
             "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -61,7 +62,7 @@ def record_publishes(path: Path) -> None:
             out.write(line)
         return message_id
 
-    SNSBackend.publish = publish  # type: ignore[method-assign]
+    SNSBackend.publish = publish  # type: ignore[method-assign,assignment]
 
 
 def follow(path: Path, *, from_start: bool, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
