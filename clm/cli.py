@@ -1,4 +1,9 @@
-"""`clm`: operate a CLM stack (the local one when CLM_AWS_ENDPOINT is set, AWS otherwise)."""
+"""`clm`: operate a CLM stack.
+
+It talks to the stack CLM_AWS_ENDPOINT names; when that is unset, to the local stack running in
+this directory (`make run` announces itself in `.clm/local-stack.json`, so other ports need no
+variable); otherwise to AWS. Every failure is one line on stderr and a non-zero exit.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,53 @@ import urllib.request
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DEFAULT_AWS_PORT = 4566
 DEFAULT_API_PORT = 8000
+
+
+class CliError(Exception):
+    """A failure the user is told of in one line (`clm: ...`), with its exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)", 2)
 
 
 def _emit(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _state_dir() -> Path:
+    from clm.local.stack import CREDENTIALS_FILE
+
+    return Path(os.environ.get("CLM_CREDENTIALS", CREDENTIALS_FILE)).parent
+
+
+def _local_stack() -> dict[str, str] | None:
+    from clm.local.stack import running_stack
+
+    return running_stack(_state_dir())
+
+
+def _local_endpoint() -> str | None:
+    """The local stack's AWS endpoint: the one CLM_AWS_ENDPOINT names, or the running stack's here."""
+    explicit = os.environ.get("CLM_AWS_ENDPOINT")
+    if explicit:
+        return explicit
+    found = _local_stack()
+    return found["aws_endpoint"] if found else None
+
+
 def _use_stack() -> None:
-    """Point this process at the stack CLM_AWS_ENDPOINT names (or AWS when unset)."""
-    endpoint = os.environ.get("CLM_AWS_ENDPOINT")
+    """Point this process at the local stack (named or found), or at AWS when there is none."""
+    endpoint = _local_endpoint()
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -38,10 +77,14 @@ def _use_stack() -> None:
 
 
 def api_url() -> str:
+    """CLM_API_URL, else CLM_API_PORT on this machine, else where the local stack here answers."""
     explicit = os.environ.get("CLM_API_URL")
     if explicit:
         return explicit.rstrip("/")
-    return f"http://127.0.0.1:{os.environ.get('CLM_API_PORT', DEFAULT_API_PORT)}"
+    if os.environ.get("CLM_API_PORT"):
+        return f"http://127.0.0.1:{os.environ['CLM_API_PORT']}"
+    found = _local_stack()
+    return found["api_url"] if found else f"http://127.0.0.1:{DEFAULT_API_PORT}"
 
 
 def _instant(text: str) -> datetime:
@@ -54,13 +97,36 @@ def _instant(text: str) -> datetime:
     return value
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise CliError(f"{name} must be a port number, not {text!r}", 2)
+    return int(text)
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from clm.local.stack import run
 
-    return run(
-        int(os.environ.get("CLM_AWS_PORT", DEFAULT_AWS_PORT)),
-        int(os.environ.get("CLM_API_PORT", DEFAULT_API_PORT)),
-    )
+    running = _local_stack()
+    if running:
+        raise CliError(f"a local stack already runs here (pid {running['pid']}, API {running['api_url']})")
+    ports = {"CLM_AWS_PORT": _port("CLM_AWS_PORT", DEFAULT_AWS_PORT)}
+    ports["CLM_API_PORT"] = _port("CLM_API_PORT", DEFAULT_API_PORT)
+    for name, port in ports.items():
+        if not _port_free(port):
+            raise CliError(f"port {port} is in use: stop what holds it, or choose another with {name}=…")
+    return run(ports["CLM_AWS_PORT"], ports["CLM_API_PORT"])
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -89,11 +155,14 @@ def cmd_partner_add(args: argparse.Namespace) -> int:
     try:
         creds = partners.add(args.partner_id, args.kind, args.name)
     except PartnerExists:
-        print(f"clm: partner {args.partner_id} already exists", file=sys.stderr)
-        return 1
+        raise CliError(f"partner {args.partner_id} already exists") from None
     except ValueError as exc:
-        print(f"clm: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc), 2) from None
+    if _local_endpoint():
+        _remember_local(
+            creds.partner_id,
+            {"kind": creds.kind, "webhook_secret": creds.webhook_secret, "api_key": creds.api_key},
+        )
     _emit(
         {
             "partner_id": creds.partner_id,
@@ -112,10 +181,9 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
     try:
         secret = partners.rotate_secret(args.partner_id)
     except LookupError:
-        print(f"clm: no partner {args.partner_id}", file=sys.stderr)
-        return 1
-    if os.environ.get("CLM_AWS_ENDPOINT"):
-        _remember_local_secret(args.partner_id, secret)
+        raise CliError(f"no partner {args.partner_id}") from None
+    if _local_endpoint():
+        _remember_local(args.partner_id, {"webhook_secret": secret})
     _emit(
         {
             "partner_id": args.partner_id,
@@ -126,15 +194,16 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remember_local_secret(partner_id: str, secret: str) -> None:
-    """Keep the local credentials file current, so `clm send` and the next `make run` use the new secret."""
+def _remember_local(partner_id: str, fields: dict[str, str]) -> None:
+    """Keep the local credentials file current: `clm send`, tests and the next `make run` use it."""
     from clm.local.stack import CREDENTIALS_FILE, load_credentials
 
     path = Path(os.environ.get("CLM_CREDENTIALS", CREDENTIALS_FILE))
     known = load_credentials(path)
-    if partner_id in known:
-        known[partner_id]["webhook_secret"] = secret
-        path.write_text(json.dumps(known, indent=2) + "\n")
+    known[partner_id] = {**known.get(partner_id, {}), **fields}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, indent=2) + "\n")
+    path.chmod(0o600)
 
 
 def _secret_for(partner_id: str, given: str | None) -> str | None:
@@ -154,11 +223,11 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     secret = _secret_for(args.partner, args.secret)
     if not secret:
-        print(
-            f"clm: no webhook secret for {args.partner} (use --secret or CLM_WEBHOOK_SECRET)", file=sys.stderr
-        )
-        return 2
-    body = Path(args.file).read_bytes()
+        raise CliError(f"no webhook secret for {args.partner} (use --secret or CLM_WEBHOOK_SECRET)", 2)
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror or exc}", 2) from None
     msg_id = args.id or f"msg_{uuid.uuid4().hex}"
     timestamp = int(clock.now().timestamp())
     request = urllib.request.Request(
@@ -177,6 +246,9 @@ def cmd_send(args: argparse.Namespace) -> int:
             status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"the API at {api_url()} does not answer ({reason}): is `make run` running?") from None
     try:
         shown: Any = json.loads(text)
     except ValueError:
@@ -204,8 +276,7 @@ def cmd_event_show(args: argparse.Namespace) -> int:
 
     item = inbox.load(inbox.InboxRef(args.partner_id, args.webhook_id))
     if item is None:
-        print(f"clm: no event {args.webhook_id} from {args.partner_id}", file=sys.stderr)
-        return 1
+        raise CliError(f"no event {args.webhook_id} from {args.partner_id}")
     _emit({**inbox.outcome(item), "ops_reason": item.ops_reason, "last_error": item.last_error})
     return 0
 
@@ -264,12 +335,135 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 )
     for start in range(0, len(held), 10):
         sqs.change_message_visibility_batch(QueueUrl=urls["dlq"], Entries=held[start : start + 10])
+    if args.action == "list" and not args.json:
+        _table(
+            ["message_id", "receives", "kind", "ref"],
+            [[m["message_id"], m["receive_count"], *_dlq_summary(m["body"])] for m in moved],
+        )
+        return 0
     _emit({"action": args.action, "count": len(moved), "messages": moved})
     return 0
 
 
+def _dlq_summary(body: Any) -> list[str]:
+    if not isinstance(body, dict):
+        return ["?", str(body)[:60]]
+    ref = body.get("outbox_id") or "/".join(str(body.get(k, "")) for k in ("partner_id", "webhook_id"))
+    return [str(body.get("kind", "?")), ref]
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> None:
+    """A plain text table: a header, one line per row, columns as wide as their widest value."""
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    for row in [columns, *cells]:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(none)")
+
+
+def cmd_partner_list(args: argparse.Namespace) -> int:
+    _use_stack()
+    from chalicelib import clock
+    from chalicelib.store.partners import list_partners
+
+    found = list_partners(clock.now())
+    if args.json:
+        _emit(
+            [
+                {
+                    "partner_id": p.partner_id,
+                    "kind": p.kind,
+                    "name": p.name,
+                    "created_at": clock.iso(p.created_at),
+                    "active_secrets": p.active_secrets,
+                }
+                for p in found
+            ]
+        )
+        return 0
+    _table(
+        ["partner_id", "kind", "name", "active_secrets", "created_at"],
+        [[p.partner_id, p.kind, p.name, p.active_secrets, clock.iso(p.created_at)] for p in found],
+    )
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """A dealer's tasks as the read API lists them: by due time, then id; every page."""
+    _use_stack()
+    from chalicelib import errors
+    from chalicelib.service import read
+
+    found: list[dict[str, Any]] = []
+    cursor = ""
+    try:
+        while True:
+            page = read.list_tasks(
+                args.dealer_id, {"status": args.status or "", "limit": "100", "next": cursor}
+            )
+            found += page["items"]
+            if not page["next"]:
+                break
+            cursor = page["next"]
+    except errors.Refusal as exc:
+        raise CliError(exc.detail, 2) from None
+    if args.json:
+        _emit(found)
+        return 0
+    _table(
+        ["due_at", "status", "kind", "role", "assignee", "vin", "task_id"],
+        [
+            [
+                t["due_at"],
+                t["status"],
+                t["kind"],
+                t["assignee_role"],
+                t["assignee_id"],
+                t["vin"],
+                t["task_id"],
+            ]
+            for t in found
+        ],
+    )
+    return 0
+
+
+def cmd_vehicle(args: argparse.Namespace) -> int:
+    """A vehicle's timeline as its dealer's read API shows it (the current dealer unless --dealer)."""
+    _use_stack()
+    from chalicelib import errors
+    from chalicelib.service import read
+    from chalicelib.store import records
+
+    dealer = args.dealer
+    if dealer is None:
+        owner = records.get_owner(args.vin)
+        if owner is None:
+            raise CliError(f"no vehicle {args.vin}: nobody delivered it")
+        dealer = owner.dealer_id
+    try:
+        _emit({"dealer_id": dealer, **read.vehicle_timeline(dealer, args.vin)})
+    except errors.NotFound:
+        raise CliError(f"no vehicle {args.vin} at {dealer}") from None
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Every SNS message and SMS the local stack sends, as it is sent (Ctrl-C stops)."""
+    from clm.local.watch import FILE_NAME, follow, render
+
+    if not _local_endpoint():
+        raise CliError("no local stack runs here: `clm watch` shows the local stack's notifications")
+    path = _state_dir() / FILE_NAME
+    print(f"watching {path} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    for entry in follow(path, from_start=args.all):
+        print(json.dumps(entry, ensure_ascii=False) if args.json else render(entry), flush=True)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="clm", description=__doc__)
+    top = Parser(prog="clm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("local", help="run the local stack (what `make run` does)").set_defaults(func=cmd_local)
     sub.add_parser("info", help="where the stack's API and resources are").set_defaults(func=cmd_info)
@@ -283,6 +477,9 @@ def parser() -> argparse.ArgumentParser:
     rotate = partner.add_parser("rotate-secret", help="new webhook secret; older ones stay valid 24 h")
     rotate.add_argument("partner_id")
     rotate.set_defaults(func=cmd_partner_rotate)
+    listing = partner.add_parser("list", help="every partner: id, kind, name, active secrets")
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(func=cmd_partner_list)
 
     send = sub.add_parser("send", help="sign an event file and post it to the webhook endpoint")
     send.add_argument("file")
@@ -303,14 +500,73 @@ def parser() -> argparse.ArgumentParser:
 
     dlq = sub.add_parser("dlq", help="inspect or replay failed work")
     dlq.add_argument("action", choices=("list", "replay"))
+    dlq.add_argument("--json", action="store_true", help="list: JSON instead of a table")
     dlq.set_defaults(func=cmd_dlq)
+
+    tasks = sub.add_parser("tasks", help="a dealer's tasks, by due time (as the read API lists them)")
+    tasks.add_argument("dealer_id")
+    tasks.add_argument("--status", choices=("open", "overdue", "done", "cancelled"))
+    tasks.add_argument("--json", action="store_true", help="JSON instead of a table")
+    tasks.set_defaults(func=cmd_tasks)
+
+    vehicle = sub.add_parser("vehicle", help="a vehicle's timeline (its current dealer's view)")
+    vehicle.add_argument("vin")
+    vehicle.add_argument("--dealer", help="another dealer's view (a dealer it was resold from)")
+    vehicle.set_defaults(func=cmd_vehicle)
+
+    watch = sub.add_parser("watch", help="print the local stack's SNS messages and SMS as they are sent")
+    watch.add_argument("--all", action="store_true", help="start with what was sent before")
+    watch.add_argument("--json", action="store_true", help="one JSON object per line")
+    watch.set_defaults(func=cmd_watch)
     return top
 
 
+def describe(exc: BaseException) -> str:
+    """One line for a failure nobody planned for: what happened, and what to do when that is known."""
+    cause = getattr(exc, "cause", None) or exc.__cause__  # PynamoDB wraps botocore's errors
+    if isinstance(cause, Exception) and type(cause).__name__ in (
+        "EndpointConnectionError",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "NoRegionError",
+        "ClientError",
+    ):
+        exc = cause
+    name = type(exc).__name__
+    if name == "EndpointConnectionError":
+        where = _local_endpoint()
+        if where:
+            return f"the local stack at {where} does not answer: is `make run` running?"
+        return f"AWS does not answer: {exc}"
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return "no AWS credentials: start the local stack (`make run`) or configure AWS credentials"
+    if name == "NoRegionError":
+        return "no AWS region: set AWS_DEFAULT_REGION (or start the local stack with `make run`)"
+    if name == "ClientError":
+        error = getattr(exc, "response", {}).get("Error", {})
+        return f"AWS refused: {error.get('Code', '?')}: {error.get('Message', '')}"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return f"{name}: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    code: int = args.func(args)
-    return code
+    try:
+        args = parser().parse_args(argv)
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        print(f"clm: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, never a traceback (set CLM_DEBUG=1 for one)
+        if os.environ.get("CLM_DEBUG"):
+            raise
+        print(f"clm: {describe(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

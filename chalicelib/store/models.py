@@ -29,7 +29,8 @@ a dealer's task list reads in due order, page by page.
 
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
 (open tasks by due time, undelivered outbox items, unprocessed or waiting inbox items); the
-sweeper queries it and the claim that handles an item removes its keys.
+sweeper queries it and the claim that handles an item removes its keys. One more partition,
+``PARTNERS``, lists every partner by id (`clm partner list`); nothing sweeps it.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -10,6 +11,8 @@ from chalicelib.store import bind
 from chalicelib.store.accept import StoredSecret
 from chalicelib.store.accept import partner_key as _key
 from chalicelib.store.models import ApiKeyItem, PartnerItem, SecretEntry
+
+DIRECTORY = "PARTNERS"  # every partner also sits here in the gsi1 index: `clm partner list`
 
 
 class PartnerExists(Exception):
@@ -27,6 +30,8 @@ def create_partner(partner_id: str, kind: str, name: str | None, sealed_secret: 
         name=name,
         secrets=[SecretEntry(ciphertext=sealed_secret, created_at=now, retires_at=None)],
         created_at=now,
+        gsi1pk=DIRECTORY,
+        gsi1sk=partner_id,
     )
     try:
         item.save(condition=PartnerItem.pk.does_not_exist())
@@ -57,3 +62,23 @@ def partner_id_for_api_key(key_hash: str) -> str | None:
         return ApiKeyItem.get(f"APIKEY#{key_hash}", "APIKEY").partner_id
     except DoesNotExist:
         return None
+
+
+@dataclass(frozen=True)
+class Listed:
+    partner_id: str
+    kind: str
+    name: str | None
+    created_at: datetime
+    active_secrets: int
+
+
+def list_partners(now: datetime) -> list[Listed]:
+    """Every partner, by id (one index partition; partners are few)."""
+    bind()
+    out = []
+    for item in PartnerItem.due_index.query(DIRECTORY):
+        if isinstance(item, PartnerItem):
+            active = sum(1 for s in item.secrets if s.retires_at is None or s.retires_at > now)
+            out.append(Listed(item.partner_id, item.kind, item.name, item.created_at, active))
+    return out

@@ -10,16 +10,19 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 
 
-def serve(port: int) -> None:
+def serve(port: int, notifications: Path) -> None:
     from moto.server import ThreadedMotoServer
 
     from clm.local import moto_speedups
+    from clm.local.watch import record_publishes
 
     moto_speedups.install()
     moto_speedups.atomic_dynamodb()
     moto_speedups.fast_responses()
+    record_publishes(notifications)  # what `clm watch` shows
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     stop = threading.Event()
@@ -40,4 +43,4 @@ if __name__ == "__main__":
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), Path(sys.argv[2]))

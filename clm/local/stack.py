@@ -31,7 +31,9 @@ DEMO_PARTNERS = (
     ("finance-demo", "finance", "Demo Finance"),
     ("hq", "hq", "CLM HQ"),
 )
-CREDENTIALS_FILE = Path(".clm") / "local-credentials.json"
+STATE_DIR = Path(".clm")  # beside the project: credentials, where the running stack answers, notifications
+CREDENTIALS_FILE = STATE_DIR / "local-credentials.json"
+STACK_FILE = "local-stack.json"  # written once the stack answers, removed when it stops
 STREAM_RECORDS = 20  # records per stream read (the stream handler's batch size)
 QUEUE_WORKERS = 2  # concurrent work-queue consumers (Lambda scales SQS consumers out)
 STREAM_RETRIES = 10  # the stream source's MaximumRetryAttempts in infra/
@@ -347,10 +349,10 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=Handler, server_cls=Server)
 
 
-def start_embedded_aws(port: int) -> subprocess.Popen[str]:
+def start_embedded_aws(port: int, notifications: Path) -> subprocess.Popen[str]:
     """moto's server in a process of its own (`clm.local.embedded_aws`), once it answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "clm.local.embedded_aws", str(port)],
+        [sys.executable, "-m", "clm.local.embedded_aws", str(port), str(notifications)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -379,7 +381,9 @@ class LocalStack:
         from chalicelib import runtime
 
         runtime.reset()
-        self.moto = start_embedded_aws(self.aws_port)
+        from clm.local.watch import FILE_NAME
+
+        self.moto = start_embedded_aws(self.aws_port, self.credentials.parent / FILE_NAME)
         from clm.local.provision import provision
 
         provision("local")
@@ -409,6 +413,21 @@ class LocalStack:
             worker.start()
             self.threads.append(worker)
         self.wait_healthy()
+        self.announce()
+
+    @property
+    def stack_file(self) -> Path:
+        return self.credentials.parent / STACK_FILE
+
+    def announce(self) -> None:
+        """Tell `clm` in another terminal where this stack answers (non-default ports need no variable)."""
+        where = {
+            "api_url": f"http://127.0.0.1:{self.api_port}",
+            "aws_endpoint": f"http://127.0.0.1:{self.aws_port}",
+            "credentials": str(self.credentials.resolve()),
+            "pid": os.getpid(),
+        }
+        self.stack_file.write_text(json.dumps(where, indent=2) + "\n")
 
     def wait_idle(self, quiet: float = 1.0, timeout: float = 120.0) -> None:
         """Block until no worker has had work for `quiet` seconds (benchmarks, tests)."""
@@ -434,6 +453,8 @@ class LocalStack:
             time.sleep(0.1)
 
     def stop(self) -> None:
+        if self._announced_by_us():
+            self.stack_file.unlink(missing_ok=True)
         self.stop_event.set()
         if self.http is not None:
             self.http.shutdown()
@@ -446,6 +467,22 @@ class LocalStack:
                 self.moto.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.moto.kill()
+
+    def _announced_by_us(self) -> bool:
+        try:
+            return bool(json.loads(self.stack_file.read_text()).get("pid") == os.getpid())
+        except (OSError, ValueError):
+            return False
+
+
+def running_stack(state_dir: Path = STATE_DIR) -> dict[str, str] | None:
+    """Where the local stack announced in `state_dir` answers, if its process still runs."""
+    try:
+        where = json.loads((state_dir / STACK_FILE).read_text())
+        os.kill(int(where["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {key: str(value) for key, value in where.items()}
 
 
 def run(aws_port: int, api_port: int) -> int:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,13 @@ FILE_NAME = "notifications.jsonl"
 
 
 def _attributes(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """SNS message attributes as name -> value (moto keeps SNS's typed shape)."""
+    """SNS message attributes as name -> value (arrays as lists)."""
     out: dict[str, Any] = {}
     for name, typed in (raw or {}).items():
         if isinstance(typed, dict):
             value = typed.get("StringValue", typed.get("Value", typed.get("BinaryValue")))
-            if typed.get("DataType") == "String.Array" and isinstance(value, str):
+            kind = typed.get("DataType", typed.get("Type"))  # moto keeps SNS's `Type`/`Value` shape
+            if kind == "String.Array" and isinstance(value, str):
                 with contextlib.suppress(ValueError):
                     value = json.loads(value)
             out[name] = value
@@ -36,8 +37,8 @@ def _attributes(raw: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def record_publishes(path: Path) -> None:
-    """In the embedded AWS process: append every SNS publish moto accepts to `path`."""
+def record_publishes(path: Path) -> Callable[[], None]:
+    """In the embedded AWS process: append every SNS publish moto accepts to `path`; returns the undo."""
     from moto.sns.models import SNSBackend
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,11 @@ def record_publishes(path: Path) -> None:
         return message_id
 
     SNSBackend.publish = publish  # type: ignore[method-assign,assignment]
+
+    def undo() -> None:
+        SNSBackend.publish = original  # type: ignore[method-assign]
+
+    return undo
 
 
 def follow(path: Path, *, from_start: bool, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:

@@ -88,6 +88,20 @@ class RunningStack:
             timeout=60,
         )
 
+    def bare_cli(self, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        """`clm` as a second terminal runs it: no endpoint, no ports; it must find the stack itself."""
+        plain = {
+            k: v for k, v in self.env.items() if k not in ("CLM_AWS_PORT", "CLM_API_PORT", "CLM_AWS_ENDPOINT")
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "clm.cli", *args],
+            cwd=cwd or self.workdir,
+            env={**plain, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Answer:

@@ -106,7 +106,7 @@ def test_failing_delivery_ends_in_the_dlq_and_replays(
         harness.stream.step()
         harness.queue.step_now()
     capsys.readouterr()
-    assert main(["dlq", "list"]) == 0
+    assert main(["dlq", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["count"] == 3
     assert {m["body"]["kind"] for m in listed["messages"]} == {"outbox"}
@@ -116,7 +116,7 @@ def test_failing_delivery_ends_in_the_dlq_and_replays(
     assert json.loads(capsys.readouterr().out)["count"] == 3
     harness.drain()
     assert len(staff()) == 3
-    assert main(["dlq", "list"]) == 0
+    assert main(["dlq", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 0
 
 

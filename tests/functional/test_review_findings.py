@@ -129,9 +129,9 @@ def test_dlq_list_shows_every_message_and_leaves_them_there(harness: Harness, ca
     for n in range(25):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"kind": "outbox", "outbox_id": f"o{n}"}))
     capsys.readouterr()
-    assert main(["dlq", "list"]) == 0
+    assert main(["dlq", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 25
-    assert main(["dlq", "list"]) == 0
+    assert main(["dlq", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 25
 
 

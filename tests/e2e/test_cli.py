@@ -1,0 +1,178 @@
+"""The real `clm` against a running local stack, as a newcomer's second terminal runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import example
+from tests.e2e.conftest import RunningStack, free_port, new_vin
+
+pytestmark = pytest.mark.e2e
+
+
+def one_line_failure(done: subprocess.CompletedProcess[str], code: int | None = None) -> str:
+    """A failure as the CLI must show it: non-zero, one line on stderr, no traceback, nothing on stdout."""
+    assert done.returncode != 0, done.stdout
+    if code is not None:
+        assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clm: "), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    return lines[0]
+
+
+def deliver(stack: RunningStack, vin: str) -> None:
+    payload = example("vehicle.delivered")
+    payload["data"] = {**payload["data"], "vin": vin, "customer": {**payload["data"]["customer"], "id": vin}}
+    assert stack.post_event("dealer-demo", payload).status == 202
+
+
+def event_file(tmp_path: Path, event_type: str, vin: str) -> str:
+    """An example event about a VIN of this test's own (the session's stack is shared)."""
+    payload = example(event_type)
+    payload["data"] = {**payload["data"], "vin": vin}
+    if "customer" in payload["data"]:
+        payload["data"]["customer"] = {**payload["data"]["customer"], "id": vin}
+    path = tmp_path / f"{event_type}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False))
+    return str(path)
+
+
+def test_clm_finds_the_running_stack_on_its_own_ports(stack: RunningStack, tmp_path: Path) -> None:
+    info = json.loads(stack.bare_cli("info").stdout)
+    assert info["api_url"] == stack.api  # not :8000: the stack runs on free ports here
+    assert info["aws_endpoint"] == f"http://127.0.0.1:{stack.aws_port}"
+    assert info["stage"] == "local"
+    sent = stack.bare_cli(
+        "send", event_file(tmp_path, "vehicle.delivered", new_vin("LFXND")), "--partner", "dealer-demo"
+    )
+    assert json.loads(sent.stdout)["status"] == 202, sent.stderr
+
+
+def test_a_partner_added_locally_can_send_at_once_and_is_listed(stack: RunningStack, tmp_path: Path) -> None:
+    partner = f"dealer-cli-{int(time.time() * 1000) % 10**8}"
+    added = json.loads(
+        stack.bare_cli("partner", "add", partner, "--kind", "dealer", "--name", "CLI 汽车").stdout
+    )
+    assert stack.credentials[partner]["webhook_secret"] == added["webhook_secret"]
+    assert stack.credentials[partner]["api_key"] == added["api_key"]
+
+    sent = stack.bare_cli(
+        "send", event_file(tmp_path, "vehicle.delivered", new_vin("LPRTN")), "--partner", partner
+    )
+    assert json.loads(sent.stdout)["status"] == 202  # the secret came from the credentials file
+
+    table = stack.bare_cli("partner", "list").stdout.splitlines()
+    assert table[0].split() == ["partner_id", "kind", "name", "active_secrets", "created_at"]
+    row = next(line for line in table if line.startswith(partner))
+    assert "CLI 汽车" in row and " dealer " in f" {row} "
+    listed = json.loads(stack.bare_cli("partner", "list", "--json").stdout)
+    ids = [p["partner_id"] for p in listed]
+    assert ids == sorted(ids) and {"dealer-demo", "finance-demo", "hq", partner} <= set(ids)
+    assert "webhook_secret" not in json.dumps(listed) and added["api_key"] not in json.dumps(listed)
+
+    rotated = json.loads(stack.bare_cli("partner", "rotate-secret", partner).stdout)
+    assert stack.credentials[partner]["webhook_secret"] == rotated["webhook_secret"]
+    again = one_line_failure(stack.bare_cli("partner", "add", partner, "--kind", "dealer"), 1)
+    assert "already exists" in again
+
+
+def test_tasks_and_vehicle_show_the_read_apis_views(stack: RunningStack) -> None:
+    vin = new_vin("LCLTK")
+    deliver(stack, vin)
+    key = stack.credentials["dealer-demo"]["api_key"]
+
+    def mine() -> list[dict[str, Any]]:
+        found = json.loads(stack.bare_cli("tasks", "dealer-demo", "--json").stdout)
+        return [t for t in found if t["vin"] == vin]
+
+    listed = stack.wait_for(lambda: len(mine()) == 3 and mine(), what="the delivery's three tasks")
+    everything = json.loads(stack.bare_cli("tasks", "dealer-demo", "--json").stdout)
+    assert [(t["due_at"], t["task_id"]) for t in everything] == sorted(
+        (t["due_at"], t["task_id"]) for t in everything
+    )
+    api_page = stack.get("/dealers/dealer-demo/tasks?limit=100", key).json()["items"]
+    assert [t["task_id"] for t in everything[:100]] == [t["task_id"] for t in api_page]
+
+    table = stack.bare_cli("tasks", "dealer-demo", "--status", "open").stdout.splitlines()
+    assert table[0].split() == ["due_at", "status", "kind", "role", "assignee", "vin", "task_id"]
+    assert {t["task_id"] for t in listed} <= {line.split()[-1] for line in table[1:]}
+    assert all(line.split()[1] == "open" for line in table[1:])
+
+    shown = stack.bare_cli("vehicle", vin)
+    view = json.loads(shown.stdout)
+    assert view["dealer_id"] == "dealer-demo" and view["timeline"][0]["type"] == "vehicle.delivered"
+    assert "张*" in shown.stdout  # masked, and printed as itself rather than as \\u escapes
+
+    assert "nobody delivered" in one_line_failure(stack.bare_cli("vehicle", new_vin("LNXNE")), 1)
+    one_line_failure(stack.bare_cli("tasks", "dealer-demo", "--status", "lost"), 2)
+
+
+def test_every_failure_is_one_line_and_a_non_zero_exit(stack: RunningStack, tmp_path: Path) -> None:
+    one_line_failure(stack.bare_cli(), 2)  # no command
+    one_line_failure(stack.bare_cli("tasks"), 2)  # a missing argument
+    one_line_failure(stack.bare_cli("sweep", "--at", "tomorrow"), 2)
+    missing = one_line_failure(stack.bare_cli("send", "no-such-file.json", "--partner", "dealer-demo"), 2)
+    assert "no-such-file.json" in missing
+    one_line_failure(stack.bare_cli("event", "show", "dealer-demo", "msg_never_sent"), 1)
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = one_line_failure(stack.bare_cli("partner", "list", CLM_AWS_ENDPOINT=dead), 1)
+    assert dead in down and "does not answer" in down
+    event = event_file(tmp_path, "vehicle.delivered", new_vin("LDEAD"))
+    api_down = one_line_failure(
+        stack.bare_cli("send", event, "--partner", "dealer-demo", CLM_API_URL=dead), 1
+    )
+    assert "does not answer" in api_down
+
+    here = one_line_failure(stack.bare_cli("local"), 1)  # a second `make run` in the same directory
+    assert "already runs here" in here
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    taken = one_line_failure(stack.bare_cli("local", cwd=elsewhere, CLM_API_PORT=str(stack.api_port)), 1)
+    assert str(stack.api_port) in taken and "in use" in taken
+    no_stack = one_line_failure(stack.bare_cli("watch", cwd=elsewhere), 1)
+    assert "no local stack" in no_stack
+
+
+def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "clm.cli", "watch", "--json"],
+        cwd=stack.workdir,
+        env={k: v for k, v in stack.env.items() if k not in ("CLM_AWS_PORT", "CLM_API_PORT")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[dict[str, Any]] = []
+    assert watcher.stdout is not None and watcher.stderr is not None
+    assert "watching" in watcher.stderr.readline()
+    lines = watcher.stdout
+    reader = threading.Thread(target=lambda: seen.extend(json.loads(line) for line in lines), daemon=True)
+    reader.start()
+    try:
+        vin = new_vin("LWATC")
+        deliver(stack, vin)
+
+        def told() -> list[dict[str, Any]]:
+            return [e for e in seen if e["channel"] == "sns" and vin in e["message"]]
+
+        ours = stack.wait_for(lambda: len(told()) >= 3 and told(), timeout=5, what="three staff messages")
+        time.sleep(0.5)
+        assert len(told()) == 3  # staff are told once per task, and watch shows each message once
+        for entry in ours:
+            assert entry["to"].endswith("staff_tasks") or "staff-tasks" in entry["to"]
+            assert entry["attributes"]["dealer_id"] == "dealer-demo"  # what subscribers filter on
+            body = json.loads(entry["message"])
+            assert body["event"] == "task.created" and body["task"]["vin"] == vin
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
