@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 AWS_REGION_DEFAULT ?= cn-north-1
 
-.PHONY: run test lint typecheck unit bench package deploy clean
+.PHONY: run test lint typecheck unit bench package openapi deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+openapi: $(STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$(AWS_REGION_DEFAULT)} $(BIN)/python -m chalicelib.api.openapi openapi.json
 
 package: $(STAMP)
 	rm -rf dist && CLM_STAGE=$(STAGE) AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$(AWS_REGION_DEFAULT)} $(BIN)/chalice package --stage $(STAGE) \

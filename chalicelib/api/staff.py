@@ -1,4 +1,4 @@
-"""The staff read API (DESIGN.md §8) and `/health`."""
+"""The staff read API (DESIGN.md §8), `/openapi.json` and `/health`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def event_outcome(partner_id: str, webhook_id: str) -> Response:
     from chalicelib.service import read
 
     return _answer(None, lambda partner: read.event_outcome(partner, partner_id, unquote(webhook_id)))
+
+
+@staff_api.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    """The API's machine-readable contract; no key needed (it describes, it reveals no data)."""
+    from chalicelib.api.openapi import document
+
+    return ok(document())
 
 
 @staff_api.route("/health", methods=["GET"])

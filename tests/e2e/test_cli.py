@@ -176,3 +176,10 @@ def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> N
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+
+
+def test_the_contract_is_served_over_http_without_a_key(stack: RunningStack) -> None:
+    answer = stack.request("GET", "/openapi.json")
+    assert answer.status == 200 and answer.header_values("Content-Type") == ["application/json"]
+    document = answer.json()
+    assert document["openapi"] == "3.1.0" and "/webhooks/{partner_id}" in document["paths"]

@@ -1,0 +1,362 @@
+"""`GET /openapi.json`: the API as OpenAPI 3.1, with every event's `data` as JSON Schema.
+
+The event schemas are generated from the pydantic models the webhook validates with (never
+written by hand), so an integrator can generate a client and check a payload before sending it.
+Routes, parameters and answers are described here, next to the routes they describe; a test
+checks that every route of the app and every event type of the registry is in the document.
+Built on first request only (it imports every event model) and kept for the process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.api.problems import CONTENT_TYPE as PROBLEM_TYPE
+from chalicelib.domain.tasks import STATUSES
+
+VERSION = "1"
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def _nullable(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+UNAUTHORIZED = _problem("Missing or unknown API key (one answer for every authentication failure).")
+NOT_YOURS = _problem("Not found, or not the caller's (another dealer's data answers exactly so).")
+KEY: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details; `type` names the refusal, e.g. /problems/implausible.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "examples": ["/problems/invalid-fields"]},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {"id": {"type": "string"}, "status": {"enum": ["accepted", "duplicate"]}},
+    },
+    "Task": {
+        "type": "object",
+        "required": ["task_id", "kind", "assignee_id", "assignee_role", "due_at", "status", "created_at"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "kind": {"type": "string"},
+            "assignee_id": {"type": "string"},
+            "assignee_role": {"type": "string"},
+            "vin": _nullable("string"),
+            "due_at": {"type": "string", "format": "date-time"},
+            "status": {"enum": list(STATUSES)},
+            "created_at": {"type": "string", "format": "date-time"},
+            "ref": _nullable("string"),
+            "closed_at": {"type": ["string", "null"], "format": "date-time"},
+            "closed_reason": _nullable("string"),
+        },
+    },
+    "TaskPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Task")}, "next": _nullable("string")},
+    },
+    "Outcome": {
+        "type": "object",
+        "description": "What became of an accepted event (DESIGN.md §3).",
+        "required": ["id", "type", "received_at", "outcome", "attempts"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string"},
+            "received_at": {"type": "string", "format": "date-time"},
+            "outcome": {"enum": ["pending", "applied", "ignored", "dead_lettered"]},
+            "reason": _nullable("string"),
+            "attempts": {"type": "integer"},
+            "applied_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "VehicleView": {
+        "type": "object",
+        "description": "One dealer's view of a vehicle; names and phones masked.",
+        "required": ["vin", "dealer_id", "status", "delivery", "odometer", "timeline"],
+        "properties": {
+            "vin": {"type": "string"},
+            "dealer_id": {"type": "string"},
+            "status": {"enum": ["current", "transferred"]},
+            "transferred_at": {"type": ["string", "null"], "format": "date-time"},
+            "delivery": {"type": "object"},
+            "customer": _nullable("object"),
+            "handover": _nullable("object"),
+            "handover_confirmation": _nullable("object"),
+            "delivery_feedback": _nullable("object"),
+            "insurance": _nullable("object"),
+            "odometer": {"type": "object"},
+            "services": {"type": "array", "items": {"type": "object"}},
+            "last_service": _nullable("object"),
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "at", "partner_id", "webhook_id", "data"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "partner_id": {"type": "string"},
+                        "webhook_id": {"type": "string"},
+                        "data": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "time"],
+        "properties": {"status": {"const": "ok"}, "time": {"type": "string", "format": "date-time"}},
+    },
+}
+
+
+def _webhook() -> dict[str, Any]:
+    signed = [
+        {
+            "name": header,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": description,
+        }
+        for header, description in (
+            (
+                "webhook-id",
+                "Unique per event, reused on retries (1-256 printable characters); the dedup key.",
+            ),
+            ("webhook-timestamp", "Unix seconds; more than 5 minutes off the receiver's clock is refused."),
+            ("webhook-signature", "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`."),
+        )
+    ]
+    return {
+        "post": {
+            "operationId": "sendEvent",
+            "summary": "A signed partner event (Standard Webhooks); applied after the answer.",
+            "parameters": [_path_param("partner_id", "The sending partner."), *signed],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("Event")}},
+            },
+            "responses": {
+                "202": _json(
+                    "Accepted: it will be applied; its outcome is readable by its sender.", _ref("Accepted")
+                ),
+                "200": _json(
+                    "A duplicate of an accepted event (same webhook-id, same body).", _ref("Accepted")
+                ),
+                "400": _problem("Not JSON, or a bad webhook-id."),
+                "401": _problem("Unknown partner, bad or stale signature (one answer for all)."),
+                "403": _problem("This kind of partner may not send this event type."),
+                "409": _problem("The webhook-id was used before with a different body."),
+                "413": _problem("The body exceeds 256 KiB."),
+                "415": _problem("Not application/json in UTF-8, or a Content-Encoding."),
+                "422": _problem("Unknown type, invalid fields, or an implausible odometer reading."),
+                "503": _problem(
+                    "Readings for one vehicle arrive faster than they can be judged: send again."
+                ),
+            },
+        }
+    }
+
+
+def _read_paths() -> dict[str, Any]:
+    dealer = _path_param("dealer_id", "The dealer whose data is read (a dealer key reads only its own).")
+    return {
+        "/dealers/{dealer_id}/tasks": {
+            "get": {
+                "operationId": "listTasks",
+                "summary": "A dealer's tasks by due time, then id; one page.",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
+                    {"name": "assignee", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {
+                        "name": "next",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "A page's `next`.",
+                    },
+                ],
+                "responses": {
+                    "200": _json("One page.", _ref("TaskPage")),
+                    "400": _problem("Unknown status, bad limit or cursor."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/tasks/{task_id}/complete": {
+            "post": {
+                "operationId": "completeTask",
+                "summary": "Close a task by hand (again: its current state).",
+                "security": KEY,
+                "parameters": [dealer, _path_param("task_id", "The task.")],
+                "responses": {
+                    "200": _json("The task as it now is.", _ref("Task")),
+                    "401": UNAUTHORIZED,
+                    "403": _problem("This key may not complete a task of that role."),
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/vehicles/{vin}": {
+            "get": {
+                "operationId": "vehicleTimeline",
+                "summary": "One vehicle's timeline as the dealer sees it.",
+                "security": KEY,
+                "parameters": [dealer, _path_param("vin", "17 characters, no I, O or Q.")],
+                "responses": {
+                    "200": _json("The view.", _ref("VehicleView")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/partners/{partner_id}/events/{webhook_id}": {
+            "get": {
+                "operationId": "eventOutcome",
+                "summary": "What became of an accepted event; its sender only.",
+                "security": KEY,
+                "parameters": [
+                    _path_param("partner_id", "The sender."),
+                    _path_param("webhook_id", "Its id."),
+                ],
+                "responses": {
+                    "200": _json("The outcome.", _ref("Outcome")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document; no key needed.",
+                "responses": {"200": _json("OpenAPI 3.1.", {"type": "object"})},
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Whether the table answers.",
+                "responses": {
+                    "200": _json("Healthy.", _ref("Health")),
+                    "503": _problem("The table does not answer."),
+                },
+            }
+        },
+    }
+
+
+def _events() -> dict[str, Any]:
+    """Each event type's envelope and data schema, generated from its pydantic model."""
+    from pydantic.json_schema import models_json_schema
+
+    from chalicelib.events import EVENT_SPECS
+
+    specs = list(EVENT_SPECS.values())
+    models = [(spec.model, "validation") for spec in specs]
+    keyed, shared = models_json_schema(models, ref_template=REF)  # type: ignore[arg-type]
+    schemas: dict[str, Any] = dict(shared.get("$defs", {}))
+    envelopes: dict[str, str] = {}
+    for spec in specs:
+        data = keyed[(spec.model, "validation")]
+        name = "Event_" + spec.type.replace(".", "_")
+        schemas[name] = {
+            "type": "object",
+            "description": f"`{spec.type}`, sent by {', '.join(sorted(spec.kinds))} partners.",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": spec.type},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": data,
+            },
+        }
+        envelopes[spec.type] = f"#/components/schemas/{name}"
+    schemas["Event"] = {
+        "oneOf": [{"$ref": ref} for ref in envelopes.values()],
+        "discriminator": {"propertyName": "type", "mapping": envelopes},
+    }
+    return schemas
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CLM",
+            "version": VERSION,
+            "description": "Partner webhooks in; the staff read API out. Times are RFC 3339 with an offset.",
+        },
+        "paths": {"/webhooks/{partner_id}": _webhook(), **_read_paths()},
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A partner's API key."}
+            },
+            "schemas": {**SCHEMAS, **_events()},
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make openapi`: write the document to a file (default `openapi.json`)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    target = Path((argv if argv is not None else sys.argv[1:] or ["openapi.json"])[0])
+    target.write_text(json.dumps(document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
