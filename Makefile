@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/clm local
+	$(BIN)/clm local $(if $(FRESH),--fresh,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -101,6 +101,7 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -126,7 +127,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     for name, port in ports.items():
         if not _port_free(port):
             raise CliError(f"port {port} is in use: stop what holds it, or choose another with {name}=…")
-    return run(ports["CLM_AWS_PORT"], ports["CLM_API_PORT"])
+    return run(ports["CLM_AWS_PORT"], ports["CLM_API_PORT"], fresh=args.fresh)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -465,7 +466,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = Parser(prog="clm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("local", help="run the local stack (what `make run` does)").set_defaults(func=cmd_local)
+    local = sub.add_parser("local", help="run the local stack (what `make run` does); it keeps its data")
+    local.add_argument("--fresh", action="store_true", help="start empty (forget what earlier runs kept)")
+    local.set_defaults(func=cmd_local)
     sub.add_parser("info", help="where the stack's API and resources are").set_defaults(func=cmd_info)
 
     partner = sub.add_parser("partner", help="manage partners").add_subparsers(dest="action", required=True)
@@ -562,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `clm tasks … | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one line, never a traceback (set CLM_DEBUG=1 for one)
         if os.environ.get("CLM_DEBUG"):
             raise

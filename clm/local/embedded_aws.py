@@ -13,19 +13,23 @@ import threading
 from pathlib import Path
 
 
-def serve(port: int, notifications: Path) -> None:
+def serve(port: int, notifications: Path, state: Path, fresh: bool) -> None:
     from moto.server import ThreadedMotoServer
 
-    from clm.local import moto_speedups
+    from clm.local import moto_speedups, persist
     from clm.local.watch import record_publishes
 
     moto_speedups.install()
     moto_speedups.atomic_dynamodb()
     moto_speedups.fast_responses()
     record_publishes(notifications)  # what `clm watch` shows
+    if fresh:
+        state.unlink(missing_ok=True)
+    kept = persist.restore(state)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     stop = threading.Event()
+    keeper = persist.keep(state, stop)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
@@ -34,8 +38,9 @@ def serve(port: int, notifications: Path) -> None:
         stop.set()
 
     threading.Thread(target=until_orphaned, daemon=True).start()
-    print("embedded AWS ready", flush=True)
+    print("embedded AWS ready" + (" (kept state)" if kept else ""), flush=True)
     stop.wait()
+    keeper.join(timeout=30)  # the last save
     server.stop()
 
 
@@ -43,4 +48,4 @@ if __name__ == "__main__":
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call
-    serve(int(sys.argv[1]), Path(sys.argv[2]))
+    serve(int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:] == ["--fresh"])

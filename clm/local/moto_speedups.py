@@ -115,6 +115,11 @@ def uninstall() -> None:
 _dynamodb_lock = threading.RLock()
 
 
+def dynamodb_lock() -> Any:
+    """The lock every DynamoDB request holds on the local stack (a snapshot holds it too)."""
+    return _dynamodb_lock
+
+
 def atomic_dynamodb() -> None:
     """One DynamoDB request at a time on moto (in-process mock or server): conditions hold."""
     from moto.dynamodb.responses import DynamoHandler

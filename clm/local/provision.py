@@ -109,7 +109,14 @@ class Provisioner:
             self.attrs[(logical, "StreamArn")] = described["LatestStreamArn"]
 
     def kms_key(self, logical: str, props: dict[str, Any]) -> None:
-        key = aws.client("kms").create_key(Description=props.get("Description", logical))["KeyMetadata"]
+        kms, description = aws.client("kms"), props.get("Description", logical)
+        for listed in kms.list_keys()["Keys"]:  # a kept local stack already has its key: the secrets need it
+            found = kms.describe_key(KeyId=listed["KeyId"])["KeyMetadata"]
+            if found.get("Description") == description and found.get("KeyState") == "Enabled":
+                self.refs[logical] = found["KeyId"]
+                self.attrs[(logical, "Arn")] = found["Arn"]
+                return
+        key = kms.create_key(Description=description)["KeyMetadata"]
         self.refs[logical] = key["KeyId"]
         self.attrs[(logical, "Arn")] = key["Arn"]
 

@@ -286,20 +286,35 @@ def load_credentials(path: Path) -> dict[str, dict[str, str]]:
 
 
 def create_demo_partners(path: Path) -> dict[str, dict[str, str]]:
-    """Register the demo partners, keeping the credentials of a previous run so senders keep working."""
+    """Register the demo partners, keeping the credentials of a previous run so senders keep working.
+
+    On a kept stack they exist already: the credentials file still holds theirs (and every partner
+    `clm partner add` made); one missing from the file gets a new secret and key.
+    """
     from chalicelib.inbound import partners
+    from chalicelib.store.partners import PartnerExists, put_api_key
 
     known = load_credentials(path)
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, str]] = dict(known)
     for partner_id, kind, name in DEMO_PARTNERS:
         previous = known.get(partner_id, {})
-        creds = partners.add(
-            partner_id,
-            kind,
-            name,
-            webhook_secret=previous.get("webhook_secret"),
-            api_key=previous.get("api_key"),
-        )
+        try:
+            creds = partners.add(
+                partner_id,
+                kind,
+                name,
+                webhook_secret=previous.get("webhook_secret"),
+                api_key=previous.get("api_key"),
+            )
+        except PartnerExists:
+            if previous.get("webhook_secret") and previous.get("api_key"):
+                continue
+            from chalicelib import clock
+
+            secret, api_key = partners.rotate_secret(partner_id), partners.new_api_key()
+            put_api_key(partners.hash_api_key(api_key), partner_id, clock.now())
+            out[partner_id] = {"kind": kind, "webhook_secret": secret, "api_key": api_key}
+            continue
         out[partner_id] = {"kind": kind, "webhook_secret": creds.webhook_secret, "api_key": creds.api_key}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
@@ -349,10 +364,16 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=Handler, server_cls=Server)
 
 
-def start_embedded_aws(port: int, notifications: Path) -> subprocess.Popen[str]:
-    """moto's server in a process of its own (`clm.local.embedded_aws`), once it answers."""
+def start_embedded_aws(port: int, state_dir: Path, fresh: bool = False) -> tuple[subprocess.Popen[str], bool]:
+    """moto's server in a process of its own (`clm.local.embedded_aws`), once it answers; and
+    whether it loaded the state a previous run kept."""
+    from clm.local import persist, watch
+
+    notifications, state = state_dir / watch.FILE_NAME, state_dir / persist.FILE_NAME
+    state_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "clm.local.embedded_aws", str(port), str(notifications)],
+        [sys.executable, "-m", "clm.local.embedded_aws", str(port), str(notifications), str(state)]
+        + (["--fresh"] if fresh else []),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -362,14 +383,20 @@ def start_embedded_aws(port: int, notifications: Path) -> subprocess.Popen[str]:
     if "ready" not in line:
         process.kill()
         raise RuntimeError(f"the embedded AWS did not start on port {port}")
-    return process
+    return process, "kept state" in line
 
 
 class LocalStack:
     def __init__(
-        self, aws_port: int, api_port: int, credentials: Path = CREDENTIALS_FILE, sweep_every: float = 60.0
+        self,
+        aws_port: int,
+        api_port: int,
+        credentials: Path = CREDENTIALS_FILE,
+        sweep_every: float = 60.0,
+        fresh: bool = False,
     ) -> None:
         self.aws_port, self.api_port, self.credentials = aws_port, api_port, credentials
+        self.fresh, self.kept = fresh, False
         self.sweep_every = sweep_every
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -381,9 +408,7 @@ class LocalStack:
         from chalicelib import runtime
 
         runtime.reset()
-        from clm.local.watch import FILE_NAME
-
-        self.moto = start_embedded_aws(self.aws_port, self.credentials.parent / FILE_NAME)
+        self.moto, self.kept = start_embedded_aws(self.aws_port, self.credentials.parent, self.fresh)
         from clm.local.provision import provision
 
         provision("local")
@@ -485,17 +510,21 @@ def running_stack(state_dir: Path = STATE_DIR) -> dict[str, str] | None:
     return {key: str(value) for key, value in where.items()}
 
 
-def run(aws_port: int, api_port: int) -> int:
+def run(aws_port: int, api_port: int, fresh: bool = False) -> int:
     """Start everything, print `CLM ready`, and stop cleanly on Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stack = LocalStack(aws_port, api_port, sweep_every=float(os.environ.get("CLM_SWEEP_SECONDS", "60")))
+    sweep_every = float(os.environ.get("CLM_SWEEP_SECONDS", "60"))
+    stack = LocalStack(aws_port, api_port, sweep_every=sweep_every, fresh=fresh)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         stack.start()
+        kept = "data kept from the last run" if stack.kept else "empty"
         print(
             f"CLM ready: API http://127.0.0.1:{api_port}  AWS http://127.0.0.1:{aws_port}  "
-            f"credentials {stack.credentials}",
+            f"credentials {stack.credentials}  ({kept}; `clm local --fresh` starts empty)\n"
+            "  in another terminal: .venv/bin/clm info | send FILE --partner dealer-demo | tasks dealer-demo"
+            " | watch",
             flush=True,
         )
         while not stopping.is_set():

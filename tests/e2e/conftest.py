@@ -65,6 +65,7 @@ class RunningStack:
     workdir: Path
     env: dict[str, str]
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def api(self) -> str:
@@ -166,10 +167,9 @@ class RunningStack:
         return result
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    aws_port, api_port = free_port(), free_port()
+def launch(workdir: Path, *args: str, ports: tuple[int, int] | None = None) -> RunningStack:
+    """`clm local` in `workdir` on free ports (or the given ones), once it printed `CLM ready`."""
+    aws_port, api_port = ports or (free_port(), free_port())
     env = {
         **os.environ,
         "CLM_AWS_PORT": str(aws_port),
@@ -187,12 +187,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     ):
         env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "clm.cli", "local"],
+        [sys.executable, "-m", "clm.cli", "local", *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: a crash test can kill the stack and its AWS
     )
     running = RunningStack(process, api_port, aws_port, workdir, env)
     assert process.stdout is not None
@@ -207,16 +208,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     # Keep reading its output (logs, EMF metrics) so a full pipe never blocks it.
     reader = threading.Thread(target=lambda: running.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
+    running.reader = reader
+    return running
+
+
+def stop(running: RunningStack) -> None:
+    """Ctrl-C, as a person stops `make run`; it must stop cleanly."""
+    running.process.send_signal(signal.SIGINT)
+    try:
+        running.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+        raise
+    if running.reader is not None:
+        running.reader.join(timeout=5)
+    out = "".join(running.output)
+    assert running.process.returncode == 0, out[-5000:]
+    assert "CLM stopped" in out
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = launch(tmp_path_factory.mktemp("stack"))
     try:
         yield running
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        reader.join(timeout=5)
-    out = "".join(running.output)
-    assert process.returncode == 0, out[-5000:]
-    assert "CLM stopped" in out
+        stop(running)
