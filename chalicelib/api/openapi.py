@@ -345,18 +345,3 @@ def document() -> dict[str, Any]:
             "schemas": {**SCHEMAS, **_events()},
         },
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`make openapi`: write the document to a file (default `openapi.json`)."""
-    import json
-    import sys
-    from pathlib import Path
-
-    target = Path((argv if argv is not None else sys.argv[1:] or ["openapi.json"])[0])
-    target.write_text(json.dumps(document(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {target}")
-
-
-if __name__ == "__main__":
-    main()

@@ -90,7 +90,7 @@ def test_every_example_event_validates_against_the_contract_and_a_broken_one_doe
 def test_make_openapi_writes_the_served_document(
     document: dict[str, Any], tmp_path: Any, capsys: Any
 ) -> None:
-    from chalicelib.api import openapi
+    from clm import openapi
 
     target = tmp_path / "openapi.json"
     openapi.main([str(target)])
