@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -120,20 +121,28 @@ def dynamodb_lock() -> Any:
     return _dynamodb_lock
 
 
+def around_call_action(handler: Any, flag: str, around: Callable[[Any, Callable[[], Any]], Any]) -> None:
+    """Wrap a moto response handler's `call_action` once: `around(self, proceed)` runs each request."""
+    if getattr(handler, flag, False):
+        return
+    original = handler.call_action
+
+    def call_action(self: Any) -> Any:
+        return around(self, lambda: original(self))
+
+    handler.call_action = call_action
+    setattr(handler, flag, True)
+
+
 def atomic_dynamodb() -> None:
     """One DynamoDB request at a time on moto (in-process mock or server): conditions hold."""
     from moto.dynamodb.responses import DynamoHandler
 
-    if getattr(DynamoHandler, "_clm_atomic", False):
-        return
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
+    def one_at_a_time(_: Any, proceed: Callable[[], Any]) -> Any:
         with _dynamodb_lock:
-            return original(self)
+            return proceed()
 
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    DynamoHandler._clm_atomic = True  # type: ignore[attr-defined]
+    around_call_action(DynamoHandler, "_clm_atomic", one_at_a_time)
 
 
 ITEM_OPERATIONS = frozenset(

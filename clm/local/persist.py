@@ -23,6 +23,7 @@ import logging
 import os
 import pickle
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -133,22 +134,19 @@ def _count_writes() -> None:
     """Count requests that may change state (everything but reads), to save only after changes."""
     from moto.core.responses import BaseResponse
 
-    if getattr(BaseResponse, "_clm_counted", False):
-        return
-    original = BaseResponse.call_action
+    from clm.local.moto_speedups import around_call_action
 
-    def call_action(self: Any) -> Any:
+    def counted(response: Any, proceed: Callable[[], Any]) -> Any:
         global _writes
         try:
-            action = self._get_action()
+            action = response._get_action()
         except Exception:
             action = ""
         if not action.startswith(READ_ONLY):
             _writes += 1
-        return original(self)
+        return proceed()
 
-    BaseResponse.call_action = call_action  # type: ignore[method-assign]
-    BaseResponse._clm_counted = True  # type: ignore[attr-defined]
+    around_call_action(BaseResponse, "_clm_counted", counted)
 
 
 def keep(path: Path, stop: threading.Event, every: float = EVERY) -> threading.Thread:
