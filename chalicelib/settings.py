@@ -47,6 +47,9 @@ class Settings:
     due_shards: int
     work_visibility_seconds: int
     work_consumer_seconds: int
+    sms_brand: str
+    sms_rate: int
+    sms_run_seconds: float
 
     @property
     def stream_arn(self) -> str:
@@ -97,6 +100,11 @@ def get_settings() -> Settings:
         # sweep's environment): work handed off more recently than this is on its way, not lost.
         work_visibility_seconds=int(env.get("CLM_WORK_VISIBILITY_SECONDS", "360")),
         work_consumer_seconds=int(env.get("CLM_WORK_CONSUMER_SECONDS", "60")),
+        # The signature zh-CN SMS start with (【brand】), the account's SMS sends per second (SNS's
+        # quota is per account), and how long one sweep may spend sending (the rest waits).
+        sms_brand=env.get("CLM_SMS_BRAND", "CLM"),
+        sms_rate=int(env.get("CLM_SMS_RATE", "20")),
+        sms_run_seconds=float(env.get("CLM_SMS_RUN_SECONDS", "50")),
     )
 
 

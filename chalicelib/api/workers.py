@@ -79,11 +79,22 @@ def on_work(event: Any) -> dict[str, Any]:
     return _partial(event, "SQS", _queue_record)
 
 
-@workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
-def on_schedule(event: Any) -> dict[str, Any]:
+def _scheduled(schedule: str) -> dict[str, Any]:
     from chalicelib import clock
-    from chalicelib.service.sweep import sweep
+    from chalicelib.service.sweep import SCHEDULES, sweep
 
-    report = sweep(clock.now())
-    logger.info("sweep done", extra=report.to_json())
+    report = sweep(clock.now(), jobs=SCHEDULES[schedule])
+    logger.info("sweep done", extra={"schedule": schedule, **report.to_json()})
     return report.to_json()
+
+
+@workers.schedule(Rate(1, unit=Rate.HOURS), name="sweep_reminders")
+def on_reminders_schedule(event: Any) -> dict[str, Any]:
+    """Hourly: reminders whose time has come, and the SMS due (08:00 sends the night's)."""
+    return _scheduled("reminders")
+
+
+@workers.schedule(Rate(5, unit=Rate.MINUTES), name="sweep_deadlines")
+def on_deadlines_schedule(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: overdue tasks, SMS left by the rate, and housekeeping."""
+    return _scheduled("deadlines")

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import aws, clock, runtime
 from chalicelib.settings import get_settings
-from chalicelib.store import outbox
+from chalicelib.store import outbox, records, reminders
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 _guarded: Callable[..., Any] | None = None
@@ -47,14 +47,58 @@ def publish(message: outbox.OutboxItem) -> str:
     return message_id
 
 
+def _withheld(message: outbox.OutboxItem) -> str | None:
+    """Why an SMS must not go out after all: the customer opted out since it was recorded, or the
+    number is on SNS's opted-out list (a reply of STOP). Checked right before each send."""
+    attrs = message.attributes or {}
+    customer = records.get_customer(attrs.get("dealer_id", ""), attrs.get("customer_id", ""))
+    if customer is not None and customer.sms_opt_out:
+        return "sms_opt_out"
+    if customer is not None and attrs.get("kind") == "birthday" and customer.care_opt_out:
+        return "care_opt_out"
+    out = aws.client("sns").check_if_phone_number_is_opted_out(phoneNumber=message.target)
+    return "sns_opted_out" if out.get("isOptedOut") else None
+
+
+def _sms_outcome(message: outbox.OutboxItem, status: str, reason: str | None, now: Any) -> None:
+    """What became of a reminder's SMS, on the reminder and on the timeline it belongs to."""
+    attrs = message.attributes or {}
+    owner, reminder_id = attrs.get("reminder_owner"), attrs.get("reminder_id")
+    if not owner or not reminder_id:
+        return
+    reminders.after_send(owner, reminder_id, status, now, reason)
+    deferred = message.send_after is not None and message.send_after > message.created_at
+    if status == "sent" and not deferred:
+        return  # sent as it fired: its timeline entry says so already
+    entry = records.timeline_entry(
+        owner,
+        now,
+        f"{reminder_id}-{status}",
+        f"reminder.{status}",
+        "clm",
+        attrs.get("dealer_id"),
+        {"kind": attrs.get("kind"), "reminder_id": reminder_id, "reason": reason},
+    )
+    entry.save()
+
+
 def _deliver(outbox_id: str) -> dict[str, str]:
     item = outbox.get(outbox_id)
     if item is None:
         raise LookupError(f"outbox message {outbox_id} not found")
-    if item.status == "delivered":
-        return {"outbox_id": outbox_id, "status": "already_delivered"}
+    if item.status in ("delivered", "suppressed"):
+        return {"outbox_id": outbox_id, "status": f"already_{item.status}"}
+    now = clock.now()
+    if item.channel == "sms":
+        reason = _withheld(item)
+        if reason is not None:
+            outbox.mark_delivered(outbox_id, now, status="suppressed")
+            _sms_outcome(item, "suppressed", reason, now)
+            return {"outbox_id": outbox_id, "status": "suppressed", "reason": reason}
     message_id = publish(item)
-    outbox.mark_delivered(outbox_id, clock.now())
+    outbox.mark_delivered(outbox_id, now)
+    if item.channel == "sms":
+        _sms_outcome(item, "sent", None, now)
     return {"outbox_id": outbox_id, "status": "delivered", "message_id": message_id}
 
 
@@ -83,8 +127,25 @@ def _build_guard() -> Callable[..., Any]:
     return deliver_once
 
 
+def _sms_waits(outbox_id: str) -> str | None:
+    """Whether an SMS must wait (outside the idempotency guard, which would remember the answer):
+    for its send time (`queued`), or for a send slot (`rate_limited`); the sweep sends it then."""
+    item = outbox.get(outbox_id)
+    if item is None or item.status != "queued":
+        return None
+    if item.send_after is not None and item.send_after > clock.now():
+        return "queued"
+    if not outbox.take_sms_slot(clock.system_now(), get_settings().sms_rate):
+        return "rate_limited"
+    return None
+
+
 def deliver(outbox_id: str, lambda_context: Any = None) -> dict[str, str]:
     """Publish one outbox message unless it was already published (or is being published)."""
+    if outbox_id.startswith(outbox.SMS_PREFIX):
+        waits = _sms_waits(outbox_id)
+        if waits is not None:
+            return {"outbox_id": outbox_id, "status": waits}
     global _guarded
     if _guarded is None:
         _guarded = _build_guard()

@@ -93,6 +93,32 @@ def _masked_handover(handover: dict[str, Any] | None) -> dict[str, Any] | None:
     return masked
 
 
+def _next_service(cycle: dict[str, Any] | None) -> dict[str, Any] | None:
+    """When the next service is due (date and km), and when its reminder goes out."""
+    if not cycle:
+        return None
+    return {k: cycle[k] for k in ("kind", "due_at", "due_km", "remind_at", "remind_km")}
+
+
+def _reminder(reminder: Any, cycle: dict[str, Any] | None) -> dict[str, Any]:
+    """A reminder as staff see it: what, when, and what became of it (and why)."""
+    status, reason = reminder.status, reminder.reason
+    current = (cycle or {}).get("reminder_id") == reminder.reminder_id
+    if status == "scheduled" and reminder.kind in ("first_service", "maintenance") and not current:
+        status, reason = "closed", "serviced"  # its cycle ended first; the sweep closes it when due
+    return {
+        "reminder_id": reminder.reminder_id,
+        "kind": reminder.kind,
+        "status": status,
+        "reason": reason,
+        "remind_at": clock.iso(reminder.trigger_at),
+        "fired_at": clock.iso(reminder.fired_at) if reminder.fired_at else None,
+        "fired_by": reminder.fired_by,
+        "send_at": clock.iso(reminder.send_at) if reminder.send_at else None,
+        "details": {k: v for k, v in reminder.details.items() if k != "birthday"},
+    }
+
+
 def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
     """The dealer's own view of a vehicle: what it delivered and recorded, and nothing of another dealer.
 
@@ -145,6 +171,8 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
         },
         "services": found.services,
         "last_service": vehicle.last_service,
+        "next_service": _next_service(vehicle.next_service),
+        "reminders": [_reminder(r, vehicle.next_service) for r in found.reminders],
         "timeline": [
             {
                 "type": i.event_type,

@@ -1,19 +1,27 @@
-"""Every time-driven job, as of one instant. The schedule and `clm sweep --at` both call `sweep`.
+"""Every time-driven job, as of one instant. The schedules and `clm sweep --at` both call `sweep`.
 
-Business jobs (overdue tasks) run as of the given instant; housekeeping (re-driving stuck work,
-expiring events that waited too long for a delivery) keeps the real clock, so a sweep far in
-the future re-drives and expires nothing (DESIGN.md §9).
+Business jobs (reminders, SMS whose time has come, overdue tasks) run as of the given instant;
+housekeeping (re-driving stuck work, expiring events that waited too long for a delivery) keeps
+the real clock, so a sweep far in the future re-drives and expires nothing (DESIGN.md §9).
+
+Two schedules run them on AWS: `reminders` hourly, `deadlines` every 5 minutes (the local stack:
+both every minute); `clm sweep` runs all of them. Each job reads only what is due, through the
+sparse due index: its cost follows what is due, not the fleet.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib import clock
+from chalicelib.domain.reminders import Pacer
+from chalicelib.observability import count, logger
 from chalicelib.outbound import staff
-from chalicelib.service import work
+from chalicelib.service import reminders, work
 from chalicelib.store import inbox, outbox, records, tasks
 
 WAIT_LIMIT = timedelta(days=7)  # then an event about a VIN its sender never delivered is ignored
@@ -27,6 +35,10 @@ class SweepReport:
     inbox_redriven: int = 0
     outbox_redriven: int = 0
     waiting_expired: int = 0
+    reminders: dict[str, int] = field(default_factory=dict)  # fired reminders by outcome
+    sms_sent: int = 0
+    sms_suppressed: int = 0
+    sms_waiting: int = 0  # due, but past this run's budget or the rate: the next run sends them
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,11 +89,76 @@ def expire_waiting(real_now: datetime, report: SweepReport) -> None:
             records.delete_wait(waiting.dealer_id, waiting.vin, waiting.ref.webhook_id)
 
 
-def sweep(now: datetime, real_now: datetime | None = None) -> SweepReport:
-    """Run every job: business ones as of `now`, housekeeping as of `real_now` (default: the real clock)."""
+def remind(now: datetime, report: SweepReport) -> None:
+    """Fire the reminders whose time has come."""
+    for status, n in reminders.run_due(now).items():
+        report.reminders[status] = report.reminders.get(status, 0) + n
+
+
+SMS_PAGE = 100
+
+
+def send_sms(
+    now: datetime,
+    report: SweepReport,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Send the SMS whose time has come (deferred past quiet hours, or left by the rate), at the
+    configured rate and within this run's budget: what does not fit waits for the next run."""
+    from chalicelib.outbound.deliver import deliver
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    pacer = Pacer(settings.sms_rate, monotonic, sleep)
+    deadline = monotonic() + settings.sms_run_seconds
+    tried: set[str] = set()
+    while True:
+        page = [i for i in outbox.queued_sms(now, limit=SMS_PAGE) if i not in tried]
+        for position, outbox_id in enumerate(page):
+            if not pacer.acquire(deadline):
+                report.sms_waiting += len(page) - position
+                return
+            tried.add(outbox_id)
+            try:
+                status = deliver(outbox_id)["status"]
+            except Exception as exc:  # it stays queued: the next run tries it again
+                logger.warning("SMS not sent", extra={"outbox_id": outbox_id, "error": repr(exc)[:300]})
+                count("SmsFailed")
+                continue
+            if status == "rate_limited":  # another sender used this second: the rest waits
+                report.sms_waiting += len(page) - position
+                return
+            if status == "delivered":
+                report.sms_sent += 1
+            elif status == "suppressed":
+                report.sms_suppressed += 1
+        if len(page) < SMS_PAGE:
+            return
+
+
+Job = Literal["reminders", "deadlines", "sms", "housekeeping"]
+SCHEDULES: dict[str, tuple[Job, ...]] = {
+    "reminders": ("reminders", "sms"),
+    "deadlines": ("deadlines", "sms", "housekeeping"),
+}
+ALL_JOBS: tuple[Job, ...] = ("reminders", "deadlines", "sms", "housekeeping")
+
+
+def sweep(now: datetime, real_now: datetime | None = None, jobs: Iterable[Job] = ALL_JOBS) -> SweepReport:
+    """Run the jobs: business ones as of `now` (pinned for their run, so every rule they reach
+    agrees on the instant), housekeeping as of `real_now` (default: the real clock)."""
     housekeeping_at = real_now or clock.system_now()
+    chosen = set(jobs)
     report = SweepReport(at=clock.iso(now))
-    mark_overdue(now, report)
-    redrive(housekeeping_at, report)
-    expire_waiting(housekeeping_at, report)
+    with clock.pinned(now):
+        if "reminders" in chosen:
+            remind(now, report)
+        if "deadlines" in chosen:
+            mark_overdue(now, report)
+        if "sms" in chosen:
+            send_sms(now, report)
+    if "housekeeping" in chosen:
+        redrive(housekeeping_at, report)
+        expire_waiting(housekeeping_at, report)
     return report

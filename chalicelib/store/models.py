@@ -15,6 +15,9 @@ Layout (pk / sk):
     VEH#|CUST#|LOAN#|...      T#<at>#<partner>#<id>   timeline entry (one per event and owner); on a
                                                       vehicle it carries the event's odometer reading
                                                       and service record too
+    VEH#<dealer>#<vin>        REMINDER#<id>           a customer reminder about the vehicle (service
+                                                      due, insurance renewal): when, and what became of it
+    CUST#<dealer>#<id>        REMINDER#<id>           a reminder about the customer (birthday greeting)
     DEALER#<id>               TASK#<task id>          staff task
     OUTBOX#<id>               OUTBOX                  notification to deliver
     IDEMPOTENCY#...           ...                     Powertools idempotency records
@@ -28,7 +31,8 @@ LSI ``lsi1`` orders a partition by ``lsi1sk``; only tasks carry it (``<due_at UT
 a dealer's task list reads in due order, page by page.
 
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
-(open tasks by due time, undelivered outbox items, unprocessed or waiting inbox items); the
+(open tasks by due time, reminders by trigger time, undelivered outbox items, SMS waiting for
+their send time, unprocessed or waiting inbox items); the
 sweeper queries it and the claim that handles an item removes its keys. One more partition,
 ``PARTNERS``, lists every partner by id (`clm partner list`); nothing sweeps it.
 """
@@ -182,6 +186,9 @@ class VehicleItem(Item, discriminator="vehicle"):
     delivery_feedback = JSONAttribute(null=True)
     last_service = JSONAttribute(null=True)
     insurance = JSONAttribute(null=True)
+    next_service = JSONAttribute(null=True)  # the current service cycle: due date and km, its reminder
+    service_reminder_fired = UnicodeAttribute(null=True)  # id of the cycle reminder that went out
+    reminded_at = UTCDateTimeAttribute(null=True)  # when the latest reminder about it fired
     transferred_at = UTCDateTimeAttribute(null=True)  # another dealer's later delivery took it over
 
 
@@ -227,13 +234,33 @@ class TaskItem(Item, discriminator="task"):
     breached = BooleanAttribute(default=False)
 
 
+class ReminderItem(Item, discriminator="reminder"):
+    """One logical customer reminder: when it is due (time, and km for services) and what became of it."""
+
+    reminder_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # first_service | maintenance | insurance_renewal | birthday
+    dealer_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    vin = UnicodeAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)  # the delivery (tenure) a vehicle reminder belongs to
+    trigger_at = UTCDateTimeAttribute()
+    details = JSONAttribute(default=dict)  # what the message says: due date/km, policy, stage
+    status = UnicodeAttribute()  # scheduled | sent | deferred | suppressed | closed
+    reason = UnicodeAttribute(null=True)  # why deferred (quiet_hours), suppressed or closed
+    fired_at = UTCDateTimeAttribute(null=True)
+    fired_by = UnicodeAttribute(null=True)  # date | km
+    send_at = UTCDateTimeAttribute(null=True)  # when its SMS goes (or went) out
+    updated_at = UTCDateTimeAttribute()
+
+
 class OutboxItem(Item, discriminator="outbox"):
     outbox_id = UnicodeAttribute()
     channel = UnicodeAttribute()  # topic | sms
     target = UnicodeAttribute()  # topic key (staff_tasks, ops, red_alerts) or E.164 number
     message = UnicodeAttribute()  # JSON body or SMS text
     attributes = JSONAttribute(default=dict)  # SNS message attributes {name: str | list[str]}
-    status = UnicodeAttribute()  # pending | delivered
+    status = UnicodeAttribute()  # pending | delivered; SMS: queued | delivered | suppressed
+    send_after = UTCDateTimeAttribute(null=True)  # SMS: not before (quiet hours)
     created_at = UTCDateTimeAttribute()
     delivered_at = UTCDateTimeAttribute(null=True)
     source = UnicodeAttribute(null=True)  # what caused it (event or sweep), for tracing
@@ -252,5 +279,6 @@ ALL_MODELS: tuple[type[Item], ...] = (
     WaitItem,
     TimelineItem,
     TaskItem,
+    ReminderItem,
     OutboxItem,
 )

@@ -17,6 +17,8 @@ from chalicelib.store import bind, conditional_update
 from chalicelib.store.models import OutboxItem
 
 PENDING_QUEUE = "PENDING#OUTBOX"
+SMS_QUEUE = "SMS#QUEUE"  # SMS waiting for their send time (quiet hours) or a send slot (rate)
+SMS_PREFIX = "sms#"  # the ids of SMS (derived from their reminder's)
 RETENTION = timedelta(days=90)
 
 
@@ -28,6 +30,7 @@ class Message:
     body: str
     attributes: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    send_after: datetime | None = None  # SMS only: not before this instant (quiet hours)
 
 
 def _key(outbox_id: str) -> tuple[str, str]:
@@ -37,6 +40,25 @@ def _key(outbox_id: str) -> tuple[str, str]:
 def new_item(message: Message, now: datetime) -> OutboxItem:
     """The outbox item of a message not yet recorded (to be written in a batch with others)."""
     pk, sk = _key(message.outbox_id)
+    if message.channel == "sms":
+        # An SMS waits in its own queue for its send time and a send slot (the rate is per account).
+        send_after = message.send_after or now
+        return OutboxItem(
+            pk,
+            sk,
+            outbox_id=message.outbox_id,
+            channel=message.channel,
+            target=message.target,
+            message=message.body,
+            attributes=message.attributes,
+            status="queued",
+            send_after=send_after,
+            created_at=now,
+            source=message.source,
+            gsi1pk=SMS_QUEUE,
+            gsi1sk=f"{clock.iso(send_after)}#{message.outbox_id}",
+            expires_at=max(now, send_after) + RETENTION,
+        )
     return OutboxItem(
         pk,
         sk,
@@ -76,17 +98,57 @@ def get(outbox_id: str) -> OutboxItem | None:
         return None
 
 
-def mark_delivered(outbox_id: str, now: datetime) -> None:
+def mark_delivered(outbox_id: str, now: datetime, status: str = "delivered") -> None:
+    """Delivered (or, for an SMS to an opted-out number, `suppressed`): it leaves every queue."""
     bind()
     pk, sk = _key(outbox_id)
     OutboxItem(pk, sk).update(
         actions=[
-            OutboxItem.status.set("delivered"),
+            OutboxItem.status.set(status),
             OutboxItem.delivered_at.set(now),
             OutboxItem.gsi1pk.remove(),
             OutboxItem.gsi1sk.remove(),
         ]
     )
+
+
+def queued_sms(now: datetime, limit: int = 100) -> list[str]:
+    """Ids of SMS whose send time has come, oldest first (a page)."""
+    bind()
+    upper = f"{clock.iso(now)}#~"
+    return [
+        i.outbox_id
+        for i in OutboxItem.due_index.query(SMS_QUEUE, OutboxItem.gsi1sk <= upper, limit=limit)
+        if isinstance(i, OutboxItem) and i.status == "queued"
+    ]
+
+
+RATE_KEY = "RATE#SMS"
+
+
+def take_sms_slot(instant: datetime, rate: int) -> bool:
+    """One of the account's `rate` SMS sends in the second of `instant`, shared by every sender
+    (the stream's consumers and the sweep); False when that second is used up."""
+    bind()
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
+    second = int(instant.timestamp())
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=get_settings().table_name,
+            Key={"pk": {"S": RATE_KEY}, "sk": {"S": str(second)}},
+            UpdateExpression="ADD sent :one SET expires_at = :ttl",
+            ConditionExpression="attribute_not_exists(sent) OR sent < :rate",
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":rate": {"N": str(rate)},
+                ":ttl": {"N": str(second + 86_400)},
+            },
+        )
+    except aws.client("dynamodb").exceptions.ConditionalCheckFailedException:
+        return False
+    return True
 
 
 MAX_HANDOFFS = 10  # then a message that keeps getting lost waits in FAILED#OUTBOX for ops

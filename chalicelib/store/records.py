@@ -22,6 +22,7 @@ from chalicelib.store.models import (
     CustomerItem,
     Item,
     Person,
+    ReminderItem,
     TaskRefItem,
     TimelineItem,
     VehicleItem,
@@ -273,13 +274,19 @@ def _vehicle_item(dealer_id: str, vin: str) -> VehicleItem:
 
 
 def upsert_delivery(
-    dealer_id: str, vin: str, fields: dict[str, Any], current: bool = True
+    dealer_id: str,
+    vin: str,
+    fields: dict[str, Any],
+    current: bool = True,
+    next_service: dict[str, Any] | None = None,
 ) -> VehicleItem | None:
     """Record the dealer's delivery on its vehicle item, unless a later one of its own is recorded.
 
     Replaying the same delivery changes nothing; a later one by the same dealer (sold again) starts
     a fresh handover and keeps the dealer's odometer and service history. A `current` delivery
-    clears a transfer mark (the dealer has the car again). The vehicle as it now is; None when stale.
+    clears a transfer mark (the dealer has the car again). `next_service` is the delivery's first
+    service cycle: set once (a replay keeps the cycle later services moved on). The vehicle as it
+    now is; None when stale.
     """
     bind()
     advisor, specialist = fields["sales_advisor"], fields["service_specialist"]
@@ -302,12 +309,17 @@ def upsert_delivery(
         common.append(VehicleItem.transferred_at.remove())
     item = _vehicle_item(dealer_id, vin)
     same = VehicleItem.pk.does_not_exist() | (VehicleItem.delivered_at == delivered_at)
-    if conditional_update(item, common, same):
+    keep_cycle = (
+        [VehicleItem.next_service.set(VehicleItem.next_service | next_service)] if next_service else []
+    )
+    if conditional_update(item, common + keep_cycle, same):
         return item
     fresh_start = [
         VehicleItem.handover.remove(),
         VehicleItem.handover_confirmation.remove(),
         VehicleItem.delivery_feedback.remove(),
+        _set_or_remove(VehicleItem.next_service, next_service),
+        VehicleItem.service_reminder_fired.remove(),
     ]
     if conditional_update(item, common + fresh_start, VehicleItem.delivered_at < delivered_at):
         return item
@@ -329,6 +341,23 @@ def set_vehicle_fields(dealer_id: str, vin: str, **values: Any) -> bool:
     return conditional_update(_vehicle_item(dealer_id, vin), actions, VehicleItem.pk.exists())
 
 
+def mark_reminded(vehicle: VehicleItem, reminder_id: str, now: datetime, *, cycle: bool) -> bool:
+    """Note that a reminder about the vehicle went out (for a service `cycle`: that its reminder
+    did), unless the vehicle moved on since `vehicle` was read: sold again, transferred, or (a
+    cycle) serviced. Then whoever fired the reminder ends the tasks it opened, since the change
+    that ended them may have looked before they existed: with `record_mileage`'s and the
+    transfer's order of writes, one of the two always sees the other."""
+    bind()
+    actions: list[Any] = [VehicleItem.reminded_at.set(now)]
+    unchanged = (
+        VehicleItem.delivered_at == vehicle.delivered_at
+    ) & VehicleItem.transferred_at.does_not_exist()
+    if cycle:
+        actions.append(VehicleItem.service_reminder_fired.set(reminder_id))
+        unchanged &= VehicleItem.next_service == vehicle.next_service
+    return conditional_update(_vehicle_item(vehicle.dealer_id, vehicle.vin), actions, unchanged)
+
+
 def mark_transferred(tenure: Tenure, vin: str, at: datetime) -> bool:
     """The dealer's delivery `tenure` was superseded by another dealer's at `at`: its view ends there."""
     bind()
@@ -342,11 +371,24 @@ def mark_transferred(tenure: Tenure, vin: str, at: datetime) -> bool:
 MILEAGE_TRIES = 5
 
 
+@dataclass(frozen=True)
+class ServiceRecorded:
+    """A service that became the vehicle's last one, and the service cycle it ended."""
+
+    ended_cycle: dict[str, Any] | None
+    ended_cycle_fired: bool
+
+
 def record_mileage(
-    vehicle: VehicleItem, km: int, read_at: datetime, service: dict[str, Any] | None = None
-) -> None:
+    vehicle: VehicleItem,
+    km: int,
+    read_at: datetime,
+    service: dict[str, Any] | None = None,
+    next_service: dict[str, Any] | None = None,
+) -> ServiceRecorded | None:
     """Move the vehicle's odometer to a reading that moves it and, for a service (`kind`,
-    `repair_order_id`) that becomes the last one, record it as such; one update.
+    `repair_order_id`) that becomes the last one, record it as such with the service cycle it
+    starts (`next_service`); one update. What the service ended when it became the last one.
 
     Optimistic on what `vehicle` showed (a concurrent reading re-reads and decides again), so the
     odometer never moves back whatever order readings are applied in.
@@ -355,7 +397,7 @@ def record_mileage(
     current: VehicleItem | None = vehicle
     for _ in range(MILEAGE_TRIES):
         if current is None:
-            return
+            return None
         shown_km = current.odometer_km
         shown_at = current.odometer_read_at
         actions: list[Any] = []
@@ -372,8 +414,10 @@ def record_mileage(
                     {**service, "odometer_km": km, "completed_at": clock.iso(read_at)}
                 )
             )
+            if next_service is not None:
+                actions.append(VehicleItem.next_service.set(next_service))
         if not actions:
-            return
+            return None
         unchanged = (
             VehicleItem.odometer_read_at.does_not_exist()
             if shown_at is None
@@ -385,8 +429,20 @@ def record_mileage(
                 if last is None
                 else VehicleItem.last_service == last
             )
+            # Whether the cycle it ends was reminded, as read: a reminder firing meanwhile makes
+            # this try again and see it (see `mark_cycle_reminded`).
+            reminded = current.service_reminder_fired
+            unchanged &= (
+                VehicleItem.service_reminder_fired.does_not_exist()
+                if reminded is None
+                else VehicleItem.service_reminder_fired == reminded
+            )
         if conditional_update(_vehicle_item(current.dealer_id, current.vin), actions, unchanged):
-            return
+            if not becomes_last:
+                return None
+            ended = current.next_service
+            was_reminded = ended is not None and current.service_reminder_fired == ended.get("reminder_id")
+            return ServiceRecorded(ended, was_reminded)
         current = get_vehicle(current.dealer_id, current.vin)
     raise RuntimeError(f"readings of {vehicle.vin} kept changing its odometer")
 
@@ -477,6 +533,7 @@ class VehicleRecords:
 
     vehicle: VehicleItem | None = None
     timeline: list[TimelineItem] = field(default_factory=list)
+    reminders: list[ReminderItem] = field(default_factory=list)
 
     @property
     def readings(self) -> list[dict[str, Any]]:
@@ -516,4 +573,6 @@ def vehicle_records(dealer_id: str, vin: str) -> VehicleRecords:
             out.vehicle = item
         elif isinstance(item, TimelineItem):
             out.timeline.append(item)
+        elif isinstance(item, ReminderItem):
+            out.reminders.append(item)
     return out

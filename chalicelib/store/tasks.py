@@ -135,16 +135,25 @@ def new_items(
     return items
 
 
-def create(dealer_id: str, task: NewTask, now: datetime, delivered_at: datetime | None = None) -> bool:
+def create(
+    dealer_id: str,
+    task: NewTask,
+    now: datetime,
+    delivered_at: datetime | None = None,
+    *,
+    noted: bool = False,
+) -> bool:
     """Open a task unless it already exists (in any state). True when this call created it.
 
     A task about a vehicle is also noted under the dealer's vehicle, with the delivery it
     belongs to (`delivered_at`), so that a transfer finds the tasks it supersedes; the note is
-    written first, so a task never exists without it.
+    written first, so a task never exists without it (`noted`: the caller writes it, in the
+    event's batch, and a crash before that batch re-runs the event).
     """
     bind()
-    _vehicle_task(task, delivered_at)
-    if task.vin and delivered_at is not None:
+    if not noted:
+        _vehicle_task(task, delivered_at)
+    if task.vin and delivered_at is not None and not noted:
         from chalicelib.store import records
 
         records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at).save()

@@ -38,6 +38,7 @@ STREAM_RECORDS = 20  # records per stream read (the stream handler's batch size)
 QUEUE_WORKERS = 2  # concurrent work-queue consumers (Lambda scales SQS consumers out)
 STREAM_RETRIES = 10  # the stream source's MaximumRetryAttempts in infra/
 STREAM_LANES = 3  # concurrent invocations per batch (Lambda's ParallelizationFactor)
+SCHEDULE_HANDLERS = ("sweep_reminders", "sweep_deadlines")  # run every minute here (AWS: hourly, 5 min)
 
 
 def local_region() -> str:
@@ -253,10 +254,11 @@ class QueuePoller:
 
 
 class Scheduler:
-    """Runs the `sweep` schedule handler every minute, as EventBridge would."""
+    """Runs the schedule handlers (reminders, deadlines) every minute, as EventBridge would run
+    them hourly and every 5 minutes: one machine's ops want to see time-driven work soon."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], every: float = 60.0) -> None:
-        self.handler, self.every, self.next_at = handler, every, time.monotonic() + every
+    def __init__(self, handlers: list[Callable[[dict[str, Any], Any], Any]], every: float = 60.0) -> None:
+        self.handlers, self.every, self.next_at = handlers, every, time.monotonic() + every
 
     def step(self) -> bool:
         if time.monotonic() < self.next_at:
@@ -273,7 +275,8 @@ class Scheduler:
             "resources": [],
             "detail": {},
         }
-        self.handler(event, _context("sweep"))
+        for handler in self.handlers:
+            handler(event, _context("sweep"))
         return False
 
 
@@ -432,7 +435,11 @@ class LocalStack:
         for name, step, idle in (
             ("stream", StreamPoller(app.handler_map["table_stream"]).step, 0.05),
             *queues,
-            ("schedule", Scheduler(app.handler_map["sweep"], self.sweep_every).step, 0.5),
+            (
+                "schedule",
+                Scheduler([app.handler_map[name] for name in SCHEDULE_HANDLERS], self.sweep_every).step,
+                0.5,
+            ),
         ):
             worker = Worker(name, step, self.stop_event, idle)
             worker.start()

@@ -222,10 +222,14 @@ def test_a_later_delivery_by_another_dealer_is_a_transfer(harness: Harness) -> N
     assert B not in json.dumps(a_after, ensure_ascii=False)  # A is not told who bought it
 
     a_tasks = body_of(harness.get("/dealers/dealer-a/tasks"))["items"]
-    assert {(t["kind"], t["status"], t["closed_reason"]) for t in a_tasks} == {
+    # Had the reading (4,520 km) been applied before the first service, it sent the first-service
+    # reminder, and the service closed its tasks (the two were applied side by side here).
+    reminded = {("first_service_care_call", "done", None), ("first_service_booking", "done", None)}
+    assert {(t["kind"], t["status"], t["closed_reason"]) for t in a_tasks} - reminded == {
         ("handover_submit", "done", None),
         ("handover_confirm", "cancelled", "superseded"),
         ("delivery_feedback", "cancelled", "superseded"),
+        ("service_return_visit", "cancelled", "superseded"),
     }
     b_tasks = body_of(harness.get("/dealers/dealer-b/tasks", partner_id=B))["items"]
     assert {t["status"] for t in b_tasks} == {"open"} and len(b_tasks) == 3
@@ -304,7 +308,9 @@ def test_the_same_dealer_selling_the_car_again_supersedes_its_own_earlier_tasks(
     assert harness.post(A, again, msg_id="a-again").status_code == 202
     harness.drain()
     statuses = sorted(t["status"] for t in body_of(harness.get("/dealers/dealer-a/tasks"))["items"])
-    assert statuses == ["cancelled"] * 3 + ["open"] * 3
+    # The earlier delivery's three tasks and the two its first-service reminder opened (the reading
+    # reached 4,500 km) end; the new delivery opens three.
+    assert statuses == ["cancelled"] * 5 + ["open"] * 3
     after = view(harness, A)
     assert after["status"] == "current" and after["odometer"]["km"] == 4520  # its own history stays
 

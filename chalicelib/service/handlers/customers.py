@@ -12,6 +12,7 @@ from chalicelib.events.care import (
 )
 from chalicelib.events.finance import LoanBooked
 from chalicelib.events.sales import NegotiationRecorded, TestDriveCompleted
+from chalicelib.service import reminders
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
 from chalicelib.store import records
@@ -31,6 +32,9 @@ def on_preferences(ctx: Context, data: CustomerPreferencesUpdated, target: Targe
     if target.dealer_id is None:
         return
     changes = {name: getattr(data, name) for name in PREFERENCE_FIELDS}
-    if changes["birthday"] is not None:
-        changes["birthday"] = changes["birthday"].isoformat()
+    if data.birthday is not None:
+        changes["birthday"] = data.birthday.isoformat()
+        effects.puts.append(
+            reminders.birthday_reminder(target.dealer_id, data.customer_id, data.birthday, ctx.now)
+        )
     records.update_customer(target.dealer_id, data.customer_id, changes, ctx.now)

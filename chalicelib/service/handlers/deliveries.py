@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain import ownership as rules
+from chalicelib.domain import reminders as reminder_rules
 from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import DELIVERY_CONFLICT, STALE_DELIVERY, SUPERSEDED, Tenure
 from chalicelib.events.delivery import VehicleDelivered
 from chalicelib.outbound import ops, staff
-from chalicelib.store import outbox, records, tasks, write_all
-from chalicelib.store.models import VehicleItem
+from chalicelib.service import reminders as reminder_service
+from chalicelib.store import outbox, records, reminders, tasks, write_all
+from chalicelib.store.models import ReminderItem, VehicleItem
 
 MAX_CLAIMS = 5
 SYSTEM = "clm"  # the author of entries no partner wrote (a transfer, as each dealer's timeline shows it)
@@ -76,22 +79,32 @@ def claim(vin: str, tenure: Tenure, webhook_id: str, now: datetime) -> Claimed |
     raise RuntimeError(f"the ownership of {vin} kept changing")
 
 
-def _open_tasks(dealer_id: str, tenure: Tenure, data: VehicleDelivered, fresh: bool, now: datetime) -> None:
-    """The delivery's tasks, their notes under the vehicle, and their announcements.
+def _open_tasks(
+    dealer_id: str,
+    tenure: Tenure,
+    data: VehicleDelivered,
+    fresh: bool,
+    now: datetime,
+    scheduled: list[ReminderItem],
+) -> None:
+    """The delivery's tasks, their notes under the vehicle, their announcements, and the
+    reminders it schedules (the first service, the customer's birthday).
 
     A fresh claim writes them in one batch (none can exist yet); a replay writes each only if it
-    does not exist, so a task closed meanwhile stays closed.
+    does not exist, so a task closed or a reminder sent meanwhile stays so.
     """
     opened = task_rules.delivery_tasks(
         data.vin, data.delivered_at, data.sales_advisor.id, data.service_specialist.id
     )
     if fresh:
-        items = []
+        items: list[Any] = list(scheduled)
         for new in opened:
             items += tasks.new_items(dealer_id, new, now, tenure.delivered_at)
             items.append(outbox.new_item(staff.task_created(tasks.as_task(dealer_id, new, now)), now))
         write_all(items)
         return
+    for reminder in scheduled:
+        reminders.put_once(reminder)
     for new in opened:
         tasks.create(dealer_id, new, now, delivered_at=tenure.delivered_at)
         # Recorded whether or not this run created the task: a crash between the two writes heals.
@@ -169,8 +182,20 @@ def apply(
         customer.birthday.isoformat() if customer.birthday else None,
         now,
     )
+    cycle: dict[str, Any] | None = None
     if claimed.current:
-        _open_tasks(dealer_id, tenure, data, claimed.fresh, now)
+        first = reminder_rules.first_service_due(
+            data.delivered_at, data.first_service.due_months, data.first_service.due_km
+        )
+        reminder, cycle = reminder_service.service_reminder(
+            dealer_id, data.vin, data.delivered_at, customer.id, first, now
+        )
+        scheduled = [reminder]
+        if customer.birthday is not None:
+            scheduled.append(
+                reminder_service.birthday_reminder(dealer_id, customer.id, customer.birthday, now)
+            )
+        _open_tasks(dealer_id, tenure, data, claimed.fresh, now, scheduled)
     vehicle = records.upsert_delivery(
         dealer_id,
         data.vin,
@@ -189,6 +214,7 @@ def apply(
             "loan_id": data.loan_id,
         },
         current=claimed.current,
+        next_service=cycle,
     )
     odometer_left = vehicle is not None and vehicle.odometer_km is not None and vehicle.odometer_read_at
     if claimed.current and claimed.had_car and vehicle is not None and odometer_left:

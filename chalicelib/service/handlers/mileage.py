@@ -1,16 +1,25 @@
-"""Odometer readings and workshop visits: the vehicle's odometer, history and last service."""
+"""Odometer readings and workshop visits: the vehicle's odometer, history, service cycle and the
+reminders they set off (DESIGN.md §6, mileage paragraph)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain import reminders as reminder_rules
+from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import Tenure
-from chalicelib.events.vehicle import OdometerReported, ServiceCompleted
+from chalicelib.domain.tasks import NewTask
+from chalicelib.events.vehicle import OdometerReported, ServiceCompleted, SurveyCompleted
+from chalicelib.outbound import staff
+from chalicelib.service import reminders
 from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
 from chalicelib.service.ownership import Target
-from chalicelib.store import records
+from chalicelib.store import outbox, records, tasks
+from chalicelib.store.models import VehicleItem
+
+RETURN_VISIT_WINDOW = timedelta(days=3)  # the specialist's call after a service, 004 §4
 
 
 def _reading(
@@ -20,24 +29,53 @@ def _reading(
     read_at: datetime,
     source: str,
     service: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    next_service: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], records.ServiceRecorded | None]:
     dealer_id, vehicle = vehicle_of(target)
-    records.record_mileage(vehicle, km, read_at, service)
+    recorded = records.record_mileage(vehicle, km, read_at, service, next_service)
     if ctx.waited:
         # Accepted before the delivery, so never reserved: the next reading is judged against it too.
         records.raise_reading(Tenure(dealer_id, vehicle.delivered_at), vehicle.vin, km, read_at)
-    return {"km": km, "read_at": clock.iso(read_at), "source": source}
+    return {"km": km, "read_at": clock.iso(read_at), "source": source}, recorded
 
 
 @handles(OdometerReported)
 def on_odometer(ctx: Context, data: OdometerReported, target: Target, effects: Effects) -> None:
-    effects.reading = _reading(ctx, target, data.odometer_km, data.read_at, data.source)
+    """A reading that reaches the current cycle's threshold (due km - 500) sends its reminder now."""
+    effects.reading, _ = _reading(ctx, target, data.odometer_km, data.read_at, data.source)
+    _, vehicle = vehicle_of(target)
+    if reminders.reached_threshold(vehicle, data.odometer_km):
+        reminders.fire_by_km(vehicle, ctx.now, data.read_at)
+
+
+def _return_visit(
+    ctx: Context, dealer_id: str, vehicle: VehicleItem, data: ServiceCompleted, effects: Effects
+) -> None:
+    """Every service opens the specialist's return visit, due 3 days after it was completed."""
+    subject = f"{task_rules.delivery_subject(vehicle.vin, vehicle.delivered_at)}#{data.repair_order_id}"
+    task = NewTask(
+        task_rules.task_id("service_return_visit", subject),
+        "service_return_visit",
+        vehicle.service_specialist.id,
+        "after_sales",
+        data.completed_at + RETURN_VISIT_WINDOW,
+        vehicle.vin,
+    )
+    effects.puts.append(records.task_ref_item(dealer_id, vehicle.vin, task.task_id, vehicle.delivered_at))
+    announcement = staff.task_created(tasks.as_task(dealer_id, task, ctx.now))
+    if tasks.create(dealer_id, task, ctx.now, noted=True):
+        effects.puts.append(outbox.new_item(announcement, ctx.now))  # this run made it: not recorded yet
+    else:
+        outbox.put(announcement, ctx.now)  # a run that crashed may have stopped before recording it
 
 
 @handles(ServiceCompleted)
 def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Effects) -> None:
     """A service is a reading too (its odometer at `completed_at`); a first service or maintenance
-    becomes the vehicle's last service unless a newer one is recorded."""
+    becomes the vehicle's last service unless a newer one is recorded, and starts the next cycle:
+    due at its odometer + interval_km and its date + interval_months, reminded 7 days / 500 km
+    before. The cycle it ends closes its reminder's tasks."""
+    dealer_id, vehicle = vehicle_of(target)
     effects.service = {
         "repair_order_id": data.repair_order_id,
         "kind": data.kind,
@@ -46,4 +84,37 @@ def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Ef
         "items": list(data.items),
     }
     last = {"kind": data.kind, "repair_order_id": data.repair_order_id}
-    effects.reading = _reading(ctx, target, data.odometer_km, data.completed_at, "service", last)
+    cycle: dict[str, Any] | None = None
+    if reminder_rules.restarts_cycle(data.kind):
+        plan = (vehicle.plan or {}).get("maintenance_plan") or {}
+        due = reminder_rules.next_service_due(
+            data.repair_order_id,
+            data.completed_at,
+            data.odometer_km,
+            int(plan.get("interval_months", 12)),
+            int(plan.get("interval_km", 10000)),
+        )
+        reminder, cycle = reminders.service_reminder(
+            dealer_id, vehicle.vin, vehicle.delivered_at, vehicle.customer_id, due, ctx.now
+        )
+    effects.reading, recorded = _reading(
+        ctx, target, data.odometer_km, data.completed_at, "service", last, cycle
+    )
+    if recorded is not None and cycle is not None:
+        effects.puts.append(reminder)
+        ended = recorded.ended_cycle
+        if ended is not None and ended.get("cycle") != cycle["cycle"] and recorded.ended_cycle_fired:
+            reminders.close_cycle_tasks(
+                dealer_id, ended["reminder_id"], ended["kind"], ctx.now, data.repair_order_id
+            )
+    _return_visit(ctx, dealer_id, vehicle, data, effects)
+
+
+@handles(SurveyCompleted)
+def on_survey(ctx: Context, data: SurveyCompleted, target: Target, effects: Effects) -> None:
+    """The customer's survey answers the return visits still open on the vehicle."""
+    dealer_id, vehicle = vehicle_of(target)
+    tenure = Tenure(dealer_id, vehicle.delivered_at)
+    for task_id in records.task_ids(tenure, vehicle.vin):
+        if task_id.startswith("service_return_visit-"):
+            tasks.close(dealer_id, task_id, ctx.now, "survey")

@@ -9,6 +9,7 @@ from chalicelib import clock
 from chalicelib.domain import tasks as task_rules
 from chalicelib.events.handover import DeliveryFeedbackSubmitted, HandoverConfirmed, HandoverSubmitted
 from chalicelib.events.vehicle import InsurancePolicyUpdated
+from chalicelib.service import reminders
 from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
 from chalicelib.service.ownership import Target
 from chalicelib.store import records, tasks
@@ -59,16 +60,25 @@ def on_closing_event(
 
 @handles(InsurancePolicyUpdated)
 def on_insurance(ctx: Context, data: InsurancePolicyUpdated, target: Target, effects: Effects) -> None:
-    """Keep the current policy on the vehicle (renewal reminders count from `expires_on`)."""
+    """Keep the current policy on the vehicle and schedule its renewal reminders (30 and 7 days
+    before `expires_on`). A newer policy is a renewal: the earlier one's renewal task is done and
+    its reminders are dropped when due. An older one than the vehicle's is only recorded."""
     if target.vehicle is None or target.dealer_id is None:
         return  # the finance arm insured a car no dealer has delivered: kept on its own timeline
+    vehicle = target.vehicle
+    previous = vehicle.insurance
+    policy = {
+        "insurer": data.insurer,
+        "policy_no": data.policy_no,
+        "expires_on": data.expires_on.isoformat(),
+    }
+    if previous and previous.get("expires_on", "") > policy["expires_on"]:
+        return  # a newer policy is already on file: this one is history (on the timeline)
     records.set_vehicle_fields(
-        target.dealer_id,
-        target.vehicle.vin,
-        insurance={
-            "insurer": data.insurer,
-            "policy_no": data.policy_no,
-            "expires_on": data.expires_on.isoformat(),
-            "updated_by": ctx.partner_id,
-        },
+        target.dealer_id, vehicle.vin, insurance={**policy, "updated_by": ctx.partner_id}
     )
+    effects.puts += reminders.insurance_reminders(target.dealer_id, vehicle, policy, ctx.now)
+    same = previous and all(previous.get(k) == policy[k] for k in ("policy_no", "expires_on"))
+    if previous and not same:
+        renewal = reminders.renewal_task_id(target.dealer_id, vehicle.vin, vehicle.delivered_at, previous)
+        tasks.close(target.dealer_id, renewal, ctx.now, ctx.partner_id)
