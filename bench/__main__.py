@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench import burst, cold_start, ingest, local_scaling
+from bench import burst, cold_start, ingest, local_scaling, sweeps
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 TARGETS = {
@@ -21,6 +21,9 @@ TARGETS = {
     "redrive_per_event": 0.05,
     "apply_requests_per_event": 5.0,
     "cold_webhook_vs_boto3": 1.4,
+    "sweep_items_ratio": 1.0,
+    "sweep_scans": 0.0,
+    "sms_rate_error": 0.01,
 }
 
 
@@ -35,6 +38,7 @@ def main(argv: list[str]) -> int:
         ("burst", burst.run),
         ("scaling", local_scaling.run),
         ("import", cold_start.run),
+        ("sweeps", sweeps.run),
     ):
         if only and name not in only:
             continue

@@ -8,6 +8,7 @@ publish and bookkeeping can still repeat it: delivery is at-least-once, never lo
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -109,6 +110,10 @@ def _build_guard() -> Callable[..., Any]:
         idempotent_function,
     )
 
+    # Outside Lambda (a sweep, `clm`) there is no remaining time to tell Powertools about.
+    warnings.filterwarnings(
+        "ignore", message="Couldn't determine the remaining time left", category=UserWarning
+    )
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().table_name,
         key_attr="pk",

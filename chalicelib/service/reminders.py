@@ -252,10 +252,17 @@ def fire(
         reminders.settle(reminder, "closed", now, reason=closed)
         return Fired("closed", closed)
     opened: list[str] = []
+    batch: list[Any] = []  # written in one request with the timeline entry
     if vehicle is not None:
         for task in _tasks_of(reminder, vehicle, now):
-            tasks.create(reminder.dealer_id, task, now, delivered_at=vehicle.delivered_at)
-            outbox.put(staff.task_created(tasks.as_task(reminder.dealer_id, task, now)), now)
+            batch.append(
+                records.task_ref_item(reminder.dealer_id, vehicle.vin, task.task_id, vehicle.delivered_at)
+            )
+            announcement = staff.task_created(tasks.as_task(reminder.dealer_id, task, now))
+            if tasks.create(reminder.dealer_id, task, now, noted=True):
+                batch.append(outbox.new_item(announcement, now))  # this run made it: not recorded yet
+            else:
+                outbox.put(announcement, now)  # a run that crashed may have stopped before recording it
             opened.append(task.task_id)
     reason = _why_no_sms(reminder, customer)
     send_at: datetime | None = None
@@ -291,7 +298,7 @@ def fire(
                 reminder.trigger_at + timedelta(days=1),
             )
         )
-    write_all([timeline_entry(reminder, status, at, extra), *follow_up])
+    write_all([*batch, *follow_up, timeline_entry(reminder, status, at, extra)])
     reminders.settle(reminder, status, now, reason=reason, fired_by=fired_by, send_at=send_at)
     if vehicle is not None:
         cycle = reminder.kind in SERVICE_KINDS

@@ -52,6 +52,31 @@ def conditional_update(item: Any, actions: list[Any], condition: Any) -> bool:
     return True
 
 
+def put_if_absent(item: Any) -> bool:
+    """Write an item unless one with its key exists; False (not an error) when one does."""
+    from pynamodb.exceptions import PutError
+
+    bind()
+    try:
+        item.save(condition=type(item).pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def due_in(queue: str, shards: int, upper: str, limit: int) -> list[Any]:
+    """Items of a sharded due-index queue (`<queue>#<shard>`) sorted up to `upper`: a page per shard."""
+    from chalicelib.store.models import Item
+
+    bind()
+    found: list[Any] = []
+    for shard in range(shards):
+        found += Item.due_index.query(f"{queue}#{shard}", Item.gsi1sk <= upper, limit=limit)
+    return found
+
+
 class IncompleteWrite(Exception):
     """DynamoDB kept handing writes back unprocessed; `unprocessed` names their keys."""
 

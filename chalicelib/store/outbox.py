@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
 from chalicelib import clock
-from chalicelib.store import bind, conditional_update
+from chalicelib.store import bind, conditional_update, put_if_absent
 from chalicelib.store.models import OutboxItem
 
 PENDING_QUEUE = "PENDING#OUTBOX"
@@ -38,27 +36,19 @@ def _key(outbox_id: str) -> tuple[str, str]:
 
 
 def new_item(message: Message, now: datetime) -> OutboxItem:
-    """The outbox item of a message not yet recorded (to be written in a batch with others)."""
+    """The outbox item of a message not yet recorded (to be written in a batch with others).
+
+    A topic message waits in the pending queue, by when it was handed off (housekeeping time: a
+    sweep at any business instant never makes it look lost early); an SMS waits in its own queue
+    for its send time and a send slot (the rate is per account).
+    """
     pk, sk = _key(message.outbox_id)
     if message.channel == "sms":
-        # An SMS waits in its own queue for its send time and a send slot (the rate is per account).
-        send_after = message.send_after or now
-        return OutboxItem(
-            pk,
-            sk,
-            outbox_id=message.outbox_id,
-            channel=message.channel,
-            target=message.target,
-            message=message.body,
-            attributes=message.attributes,
-            status="queued",
-            send_after=send_after,
-            created_at=now,
-            source=message.source,
-            gsi1pk=SMS_QUEUE,
-            gsi1sk=f"{clock.iso(send_after)}#{message.outbox_id}",
-            expires_at=max(now, send_after) + RETENTION,
-        )
+        send_after: datetime | None = message.send_after or now
+        status, queue, since = "queued", SMS_QUEUE, send_after
+    else:
+        send_after, status, queue, since = None, "pending", PENDING_QUEUE, clock.system_now()
+    assert since is not None
     return OutboxItem(
         pk,
         sk,
@@ -67,27 +57,19 @@ def new_item(message: Message, now: datetime) -> OutboxItem:
         target=message.target,
         message=message.body,
         attributes=message.attributes,
-        status="pending",
+        status=status,
+        send_after=send_after,
         created_at=now,
         source=message.source,
-        gsi1pk=PENDING_QUEUE,
-        # Housekeeping time: a sweep run at any business instant never makes this look lost early.
-        gsi1sk=f"{clock.iso(clock.system_now())}#{message.outbox_id}",
-        expires_at=now + RETENTION,
+        gsi1pk=queue,
+        gsi1sk=f"{clock.iso(since)}#{message.outbox_id}",
+        expires_at=max(now, since) + RETENTION,
     )
 
 
 def put(message: Message, now: datetime) -> bool:
     """Record a message once; False when its id was already recorded (delivered or not)."""
-    bind()
-    item = new_item(message, now)
-    try:
-        item.save(condition=OutboxItem.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return put_if_absent(new_item(message, now))
 
 
 def get(outbox_id: str) -> OutboxItem | None:

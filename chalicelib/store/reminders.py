@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.store import bind, conditional_update
-from chalicelib.store.models import Item, ReminderItem
+from chalicelib.store import bind, conditional_update, due_in, put_if_absent
+from chalicelib.store.models import ReminderItem
 
 QUEUE = "REMIND"
 
@@ -69,16 +69,7 @@ def new_item(
 
 def put_once(item: ReminderItem) -> bool:
     """Schedule a reminder unless it exists (a replayed cause never resets one that fired)."""
-    bind()
-    from pynamodb.exceptions import PutError
-
-    try:
-        item.save(condition=ReminderItem.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return put_if_absent(item)
 
 
 def get(owner_pk: str, reminder_id: str) -> ReminderItem | None:
@@ -91,13 +82,12 @@ def get(owner_pk: str, reminder_id: str) -> ReminderItem | None:
 
 def due(now: datetime, limit: int = 500) -> list[ReminderItem]:
     """Scheduled reminders whose trigger time has come (a page per shard), oldest first."""
-    bind()
     upper = f"{clock.iso(now)}#~"
-    found: list[ReminderItem] = []
-    for shard in range(_shards()):
-        for item in Item.due_index.query(f"{QUEUE}#{shard}", Item.gsi1sk <= upper, limit=limit):
-            if isinstance(item, ReminderItem) and item.status == "scheduled":
-                found.append(item)
+    found = [
+        item
+        for item in due_in(QUEUE, _shards(), upper, limit)
+        if isinstance(item, ReminderItem) and item.status == "scheduled"
+    ]
     found.sort(key=lambda r: r.trigger_at)
     return found[:limit]
 

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
 from chalicelib.domain.tasks import NewTask
-from chalicelib.store import bind, conditional_update
+from chalicelib.store import bind, conditional_update, due_in, put_if_absent
 from chalicelib.store.models import Item, TaskItem
 
 
@@ -157,13 +156,7 @@ def create(
         from chalicelib.store import records
 
         records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at).save()
-    try:
-        _item(dealer_id, task, now).save(condition=TaskItem.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return put_if_absent(_item(dealer_id, task, now))
 
 
 def get(dealer_id: str, task_id: str) -> Task | None:
@@ -237,13 +230,12 @@ def announced(dealer_id: str, task_id: str) -> None:
 
 def due(now: datetime, limit: int = 500) -> list[Task]:
     """Open tasks whose due time has come, oldest first, across every shard."""
-    bind()
     upper = f"{clock.iso(now)}#~"
-    found: list[Task] = []
-    for shard in range(_shards()):
-        for item in Item.due_index.query(f"DUE#{shard}", Item.gsi1sk <= upper, limit=limit):
-            if isinstance(item, TaskItem) and item.status == "open":
-                found.append(_to_task(item))
+    found = [
+        _to_task(item)
+        for item in due_in("DUE", _shards(), upper, limit)
+        if isinstance(item, TaskItem) and item.status == "open"
+    ]
     found.sort(key=lambda t: t.due_at)
     return found[:limit]
 

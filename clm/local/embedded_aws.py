@@ -17,12 +17,13 @@ def serve(port: int, notifications: Path, state: Path, fresh: bool) -> None:
     from moto.server import ThreadedMotoServer
 
     from clm.local import moto_speedups, persist
-    from clm.local.watch import record_publishes
+    from clm.local.watch import record_publishes, record_reminders
 
     moto_speedups.install()
     moto_speedups.atomic_dynamodb()
     moto_speedups.fast_responses()
     record_publishes(notifications)  # what `clm watch` shows
+    record_reminders(notifications)
     if fresh:
         state.unlink(missing_ok=True)
     kept = persist.restore(state)

@@ -178,6 +178,66 @@ def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> N
         watcher.wait(timeout=10)
 
 
+def test_sweep_at_sends_the_reminders_due_then_and_watch_shows_them(stack: RunningStack) -> None:
+    """`clm sweep --at` the day a first-service reminder is due: the SMS goes out (watch shows it),
+    a night-time one is deferred (watch says why), and a second sweep sends nothing twice."""
+    from datetime import UTC, datetime, timedelta
+
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "clm.cli", "watch", "--json"],
+        cwd=stack.workdir,
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[dict[str, Any]] = []
+    assert watcher.stdout is not None and watcher.stderr is not None
+    assert "watching" in watcher.stderr.readline()
+    lines = watcher.stdout
+    threading.Thread(target=lambda: seen.extend(json.loads(line) for line in lines), daemon=True).start()
+    try:
+        day, night = new_vin("LREMD"), new_vin("LREMN")
+        yesterday = datetime.now(UTC) - timedelta(days=2)
+        for vin, hour in ((day, 2), (night, 14)):  # 10:00 and 22:00 in Shanghai
+            payload = example("vehicle.delivered")
+            delivered_at = yesterday.replace(hour=hour, minute=0, second=0, microsecond=0)
+            customer = {**payload["data"]["customer"], "id": vin}
+            payload["data"] = {**payload["data"], "vin": vin, "customer": customer}
+            payload["data"]["delivered_at"] = delivered_at.isoformat()
+            assert stack.post_event("dealer-demo", payload).status == 202
+            stack.wait_for(lambda v=vin: stack.cli("vehicle", v).returncode == 0, what="the delivery")
+        due = stack.cli("vehicle", day)
+        next_service = json.loads(due.stdout)["next_service"]
+        remind_at = datetime.fromisoformat(next_service["remind_at"])
+        assert remind_at.astimezone(UTC).hour == 2  # 7 days before the date, at the delivery's hour
+        for at in (remind_at, remind_at + timedelta(hours=12), remind_at + timedelta(hours=13)):
+            assert stack.cli("sweep", "--at", at.isoformat()).returncode == 0
+
+        def texts(vin: str) -> list[dict[str, Any]]:
+            return [e for e in seen if e["channel"] == "sms" and vin[-6:] in e["message"]]
+
+        [sms] = stack.wait_for(lambda: texts(day), timeout=5, what="the first-service SMS")
+        assert sms["to"] == "+8613800138000" and sms["message"].startswith("【CLM】")
+        deferred = stack.wait_for(
+            lambda: [e for e in seen if e["channel"] == "reminder" and e["to"].endswith(night)],
+            timeout=5,
+            what="the night-time reminder's deferral",
+        )
+        assert deferred[0]["attributes"]["reason"] == "quiet_hours"
+        assert texts(night) == []  # 22:00 and 23:00 local: still night
+        morning = remind_at + timedelta(days=1)  # 10:00 local next day: the night's SMS goes out
+        assert stack.cli("sweep", "--at", morning.isoformat()).returncode == 0
+        stack.wait_for(lambda: texts(night), timeout=5, what="the deferred SMS at 08:00 or after")
+        time.sleep(0.5)
+        assert len(texts(day)) == 1 and len(texts(night)) == 1  # never twice
+        shown = json.loads(stack.cli("vehicle", night).stdout)
+        assert [r["status"] for r in shown["reminders"] if r["kind"] == "first_service"] == ["sent"]
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+
+
 def test_the_contract_is_served_over_http_without_a_key(stack: RunningStack) -> None:
     answer = stack.request("GET", "/openapi.json")
     assert answer.status == 200 and answer.header_values("Content-Type") == ["application/json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,44 @@ def test_follow_from_the_end_shows_only_what_comes_next(tmp_path: Path) -> None:
         out.write('{"channel": "sms", "to": "+1", "message": "new"}\n')
     watcher.join(timeout=5)
     assert [e["message"] for e in seen] == ["new"]
+
+
+def test_reminders_that_sent_no_sms_yet_are_watch_lines_too(harness: Any, tmp_path: Path) -> None:
+    """A deferred (quiet hours) or suppressed reminder shows in `clm watch`, with why."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.service.sweep import sweep
+    from clm.local.watch import record_reminders, render
+    from tests.functional.test_reminders import delivery, event
+
+    path = tmp_path / "notifications.jsonl"
+    undo = record_reminders(path)
+    try:
+        late = datetime(2026, 11, 19, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
+        assert harness.post("dealer-a", delivery(late)).status_code == 202
+        harness.drain()
+        sweep(datetime(2027, 2, 12, 14, 30, tzinfo=UTC))
+        harness.drain()
+        assert (
+            harness.post("dealer-a", event("customer.preferences_updated", sms_opt_out=True)).status_code
+            == 202
+        )
+        harness.drain()
+        sweep(datetime(2027, 2, 13, 0, 0, tzinfo=UTC) + timedelta(seconds=1))
+        harness.drain()
+    finally:
+        undo()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(e["channel"], e["message"]) for e in lines] == [
+        ("reminder", "first_service deferred"),
+        ("reminder", "first_service suppressed"),
+    ]
+    deferred, suppressed = lines
+    assert deferred["to"] == "dealer-a#LSVAU2180N2123456"
+    assert deferred["attributes"] == {
+        "status": "deferred",
+        "reason": "quiet_hours",
+        "send_at": "2027-02-13T00:00:00.000Z",
+    }
+    assert suppressed["attributes"] == {"status": "suppressed", "reason": "sms_opt_out"}
+    assert "REMINDER" in render(suppressed) and "reason=sms_opt_out" in render(suppressed)
