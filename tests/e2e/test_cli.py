@@ -143,7 +143,9 @@ def test_every_failure_is_one_line_and_a_non_zero_exit(stack: RunningStack, tmp_
     assert "no local stack" in no_stack
 
 
-def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> None:
+def start_watch(stack: RunningStack) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
+    """`clm watch --json` in a process of its own, finding the stack by itself (no port variables);
+    the list fills with each entry as it is printed."""
     watcher = subprocess.Popen(
         [sys.executable, "-m", "clm.cli", "watch", "--json"],
         cwd=stack.workdir,
@@ -156,8 +158,12 @@ def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> N
     assert watcher.stdout is not None and watcher.stderr is not None
     assert "watching" in watcher.stderr.readline()
     lines = watcher.stdout
-    reader = threading.Thread(target=lambda: seen.extend(json.loads(line) for line in lines), daemon=True)
-    reader.start()
+    threading.Thread(target=lambda: seen.extend(json.loads(line) for line in lines), daemon=True).start()
+    return watcher, seen
+
+
+def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> None:
+    watcher, seen = start_watch(stack)
     try:
         vin = new_vin("LWATC")
         deliver(stack, vin)
@@ -183,19 +189,7 @@ def test_sweep_at_sends_the_reminders_due_then_and_watch_shows_them(stack: Runni
     a night-time one is deferred (watch says why), and a second sweep sends nothing twice."""
     from datetime import UTC, datetime, timedelta
 
-    watcher = subprocess.Popen(
-        [sys.executable, "-m", "clm.cli", "watch", "--json"],
-        cwd=stack.workdir,
-        env=stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    seen: list[dict[str, Any]] = []
-    assert watcher.stdout is not None and watcher.stderr is not None
-    assert "watching" in watcher.stderr.readline()
-    lines = watcher.stdout
-    threading.Thread(target=lambda: seen.extend(json.loads(line) for line in lines), daemon=True).start()
+    watcher, seen = start_watch(stack)
     try:
         day, night = new_vin("LREMD"), new_vin("LREMN")
         yesterday = datetime.now(UTC) - timedelta(days=2)
