@@ -128,6 +128,40 @@ SCHEMAS: dict[str, Any] = {
             "odometer": {"type": "object"},
             "services": {"type": "array", "items": {"type": "object"}},
             "last_service": _nullable("object"),
+            "next_service": {
+                "type": ["object", "null"],
+                "description": "When the next service is due (date and km) and when its reminder goes out.",
+                "properties": {
+                    "kind": {"enum": ["first_service", "maintenance"]},
+                    "due_at": {"type": "string", "format": "date-time"},
+                    "due_km": {"type": "integer"},
+                    "remind_at": {"type": "string", "format": "date-time"},
+                    "remind_km": {"type": "integer"},
+                },
+            },
+            "reminders": {
+                "type": "array",
+                "description": "The vehicle's customer reminders and what became of each, and why.",
+                "items": {
+                    "type": "object",
+                    "required": ["reminder_id", "kind", "status", "remind_at"],
+                    "properties": {
+                        "reminder_id": {"type": "string"},
+                        "kind": {"enum": ["first_service", "maintenance", "insurance_renewal"]},
+                        "status": {"enum": ["scheduled", "sent", "deferred", "suppressed", "closed"]},
+                        "reason": {
+                            "type": ["string", "null"],
+                            "description": "quiet_hours, sms_opt_out, sns_opted_out, no_phone, serviced, "
+                            "renewed, superseded, transferred",
+                        },
+                        "remind_at": {"type": "string", "format": "date-time"},
+                        "fired_at": {"type": ["string", "null"], "format": "date-time"},
+                        "fired_by": {"enum": ["date", "km", None]},
+                        "send_at": {"type": ["string", "null"], "format": "date-time"},
+                        "details": {"type": "object"},
+                    },
+                },
+            },
             "timeline": {
                 "type": "array",
                 "items": {

@@ -153,7 +153,7 @@ class Fired:
 
 
 def _still_due(
-    reminder: ReminderItem, vehicle: VehicleItem | None, customer: CustomerItem | None
+    reminder: ReminderItem, vehicle: VehicleItem | None, customer: CustomerItem | None, now: datetime
 ) -> str | None:
     """Why a scheduled reminder no longer applies (its cause moved on), or None."""
     if reminder.vin is not None:
@@ -171,11 +171,22 @@ def _still_due(
             mine = {k: reminder.details.get(k) for k in ("policy_no", "expires_on")}
             if {k: policy.get(k) for k in mine} != mine:
                 return "renewed"
+            if _overtaken(reminder, now):
+                return "overtaken"  # a sweep this late sends the next stage's message, not both
     if reminder.kind == "birthday" and (
         customer is None or customer.birthday != reminder.details.get("birthday")
     ):
         return "birthday_changed"
     return None
+
+
+def _overtaken(reminder: ReminderItem, now: datetime) -> bool:
+    """Whether a later renewal stage of the same policy is already due as well."""
+    stages = rules.INSURANCE_STAGES
+    days = reminder.details.get("days")
+    later = stages[stages.index(days) + 1 :] if days in stages else ()
+    expires_on = date.fromisoformat(reminder.details["expires_on"])
+    return bool(later) and rules.insurance_trigger(expires_on, later[0], _tz(None)) <= now
 
 
 def _tasks_of(reminder: ReminderItem, vehicle: VehicleItem, now: datetime) -> list[NewTask]:
@@ -247,7 +258,7 @@ def fire(
         vehicle = records.get_vehicle(reminder.dealer_id, reminder.vin)
     customer = records.get_customer(reminder.dealer_id, reminder.customer_id)
     at = at or reminder.trigger_at
-    closed = _still_due(reminder, vehicle, customer)
+    closed = _still_due(reminder, vehicle, customer, now)
     if closed is not None:
         reminders.settle(reminder, "closed", now, reason=closed)
         return Fired("closed", closed)

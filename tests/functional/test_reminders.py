@@ -350,3 +350,27 @@ def test_a_sweep_reads_only_what_is_due(harness: Harness) -> None:
     )
     sweep(harness, NOW + timedelta(hours=1))
     assert "Scan" not in calls
+
+
+def test_the_vehicle_view_with_reminders_matches_its_published_schema(harness: Harness) -> None:
+    from jsonschema import Draft202012Validator
+
+    post(harness, delivery(datetime(2026, 11, 19, 14, 30, tzinfo=UTC)))  # 22:30 local: deferred
+    post(harness, policy((NOW + timedelta(days=40)).date()))
+    sweep(harness, datetime(2027, 2, 12, 14, 30, tzinfo=UTC))
+    document = body_of(harness.client.http.get("/openapi.json"))
+    schema = {**document["components"]["schemas"]["VehicleView"], "components": document["components"]}
+    seen = view(harness)
+    assert {r["status"] for r in seen["reminders"]} >= {"deferred", "closed"}
+    Draft202012Validator(schema).validate(seen)
+
+
+def test_a_sweep_that_comes_late_sends_one_renewal_message_not_both_stages(harness: Harness) -> None:
+    post(harness, delivery())
+    post(harness, policy(date(2027, 1, 31)))
+    sweep(harness, datetime(2027, 1, 25, 2, 0, tzinfo=UTC))  # 6 days before, the first sweep since
+    [(_, text)] = sms_sent()
+    assert "7" in text
+    stages = {r["details"]["days"]: r for r in view(harness)["reminders"] if r["kind"] == "insurance_renewal"}
+    assert (stages[30]["status"], stages[30]["reason"]) == ("closed", "overtaken")
+    assert stages[7]["status"] == "sent" and tasks(harness)["insurance_renewal"]["status"] == "open"
