@@ -38,8 +38,8 @@ REMINDER_TASKS: dict[str, tuple[tuple[TaskKind, Role], ...]] = {
 """The "dual line" of a service reminder (002 §2, §5): the advisor calls, the specialist books."""
 
 
-def _tz(customer: CustomerItem | None) -> ZoneInfo:
-    """The customer's time zone: the configured default (Asia/Shanghai) until events carry one."""
+def _tz() -> ZoneInfo:
+    """The customers' time zone: the configured default (Asia/Shanghai); no event carries one yet."""
     return rules.zone(None, get_settings().local_tz)
 
 
@@ -87,7 +87,7 @@ def service_reminder(
 
 def birthday_reminder(dealer_id: str, customer_id: str, birthday: date, now: datetime) -> ReminderItem:
     """The customer's next birthday greeting (10:00 local), one per year."""
-    at = rules.next_birthday_greeting(birthday, now, _tz(None))
+    at = rules.next_birthday_greeting(birthday, now, _tz())
     subject = f"{dealer_id}#{customer_id}#{at.year}"
     return reminders.new_item(
         records.customer_pk(dealer_id, customer_id),
@@ -115,7 +115,7 @@ def insurance_reminders(
     """The renewal reminders of a policy: 30 days before it expires (SMS and the advisor's task),
     and a second SMS 7 days before. A stage whose successor is already due is skipped (a policy
     reported 5 days before it expires gets one message, not two at once); none once it expired."""
-    tz = _tz(None)
+    tz = _tz()
     expires_on = date.fromisoformat(policy["expires_on"])
     if rules.local_midnight(expires_on, tz) <= now:
         return []
@@ -186,13 +186,13 @@ def _overtaken(reminder: ReminderItem, now: datetime) -> bool:
     days = reminder.details.get("days")
     later = stages[stages.index(days) + 1 :] if days in stages else ()
     expires_on = date.fromisoformat(reminder.details["expires_on"])
-    return bool(later) and rules.insurance_trigger(expires_on, later[0], _tz(None)) <= now
+    return bool(later) and rules.insurance_trigger(expires_on, later[0], _tz()) <= now
 
 
 def _tasks_of(reminder: ReminderItem, vehicle: VehicleItem, now: datetime) -> list[NewTask]:
     if reminder.kind == "insurance_renewal":
         policy = reminder.details
-        due_at = rules.local_midnight(date.fromisoformat(policy["expires_on"]), _tz(None))
+        due_at = rules.local_midnight(date.fromisoformat(policy["expires_on"]), _tz())
         task_id = renewal_task_id(reminder.dealer_id, vehicle.vin, vehicle.delivered_at, policy)
         return [
             NewTask(
@@ -279,7 +279,7 @@ def fire(
     send_at: datetime | None = None
     if reason is None:
         assert customer is not None and customer.phone
-        send_at = rules.sendable_at(now, _tz(customer))
+        send_at = rules.sendable_at(now, _tz())
         message = sms.message(
             sms.outbox_id(reminder.reminder_id),
             customer.phone,
