@@ -15,8 +15,9 @@ def cut(value: str | None) -> str | None:
     return value if value is None or len(value) <= LOGGED_ID_CHARS else value[:LOGGED_ID_CHARS] + "…"
 
 
-def count(name: str, value: float = 1, **dimensions: str) -> None:
-    """Emit one Count metric now, with its own dimensions.
+def count(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+    """Emit one metric now (a Count unless `unit` says otherwise: Seconds, Percent, None), with its
+    own dimensions.
 
     Workers use this instead of the shared `metrics` object: on the local stack the API and the
     workers run in threads of one process, and Powertools keeps that object's metric set and
@@ -25,7 +26,7 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(
-        name=name, unit=MetricUnit.Count, value=value, namespace="CLM", default_dimensions={"service": "clm"}
+        name=name, unit=MetricUnit(unit), value=value, namespace="CLM", default_dimensions={"service": "clm"}
     ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)

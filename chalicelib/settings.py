@@ -50,6 +50,7 @@ class Settings:
     sms_brand: str
     sms_rate: int
     sms_run_seconds: float
+    commission_lowered_factor: float
 
     @property
     def stream_arn(self) -> str:
@@ -105,6 +106,8 @@ def get_settings() -> Settings:
         sms_brand=env.get("CLM_SMS_BRAND", "CLM"),
         sms_rate=int(env.get("CLM_SMS_RATE", "20")),
         sms_run_seconds=float(env.get("CLM_SMS_RUN_SECONDS", "50")),
+        # An advisor's commission factor when their month's after-sales satisfaction is below 85.
+        commission_lowered_factor=float(env.get("CLM_COMMISSION_LOWERED_FACTOR", "0.9")),
     )
 
 

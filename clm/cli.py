@@ -430,6 +430,49 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kpis(args: argparse.Namespace) -> int:
+    """A dealer's KPI board of an ISO week, as the read API serves it."""
+    _use_stack()
+    from chalicelib import errors
+    from chalicelib.service import read
+
+    try:
+        board = read.kpis(args.dealer_id, {"week": args.week or ""})
+    except errors.Refusal as exc:
+        raise CliError(exc.detail, 2) from None
+    if args.json:
+        _emit(board)
+        return 0
+    print(f"{board['dealer_id']}  {board['week']}  ({board['from']} to {board['to']})")
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    _table(
+        ["kpi", "value", "target", "status", "n"],
+        [
+            [
+                name,
+                shown(board[name]["value"]),
+                shown(board[name]["target"]),
+                board[name]["status"],
+                board[name]["n"],
+            ]
+            for name in (
+                "handover_accuracy",
+                "lead_conversion",
+                "joint_satisfaction",
+                "complaint_response_24h",
+            )
+        ],
+    )
+    hours = board["lead_follow_up_hours"]
+    print(f"lead follow-up median hours: {shown(hours['median'])} (n={hours['n']})")
+    for signal in board["risk_signals"]:
+        print(f"risk signal {signal['audited_at']}: {', '.join(signal['reasons'])}")
+    return 0
+
+
 def cmd_vehicle(args: argparse.Namespace) -> int:
     """A vehicle's timeline as its dealer's read API shows it (the current dealer unless --dealer)."""
     _use_stack()
@@ -511,6 +554,12 @@ def parser() -> argparse.ArgumentParser:
     tasks.add_argument("--status", choices=("open", "overdue", "done", "cancelled"))
     tasks.add_argument("--json", action="store_true", help="JSON instead of a table")
     tasks.set_defaults(func=cmd_tasks)
+
+    kpis = sub.add_parser("kpis", help="a dealer's weekly KPI board (as the read API serves it)")
+    kpis.add_argument("dealer_id")
+    kpis.add_argument("--week", help="ISO week YYYY-Www (default: the current week)")
+    kpis.add_argument("--json", action="store_true", help="JSON instead of a table")
+    kpis.set_defaults(func=cmd_kpis)
 
     vehicle = sub.add_parser("vehicle", help="a vehicle's timeline (its current dealer's view)")
     vehicle.add_argument("vin")

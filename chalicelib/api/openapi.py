@@ -80,7 +80,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "task_id": {"type": "string"},
             "kind": {"type": "string"},
-            "assignee_id": {"type": "string"},
+            "assignee_id": {
+                "type": ["string", "null"],
+                "description": "null: the role's task, not yet assigned to one person",
+            },
             "assignee_role": {"type": "string"},
             "vin": _nullable("string"),
             "due_at": {"type": "string", "format": "date-time"},
@@ -89,6 +92,10 @@ SCHEMAS: dict[str, Any] = {
             "ref": _nullable("string"),
             "closed_at": {"type": ["string", "null"], "format": "date-time"},
             "closed_reason": _nullable("string"),
+            "details": {
+                "type": "object",
+                "description": "What the kind adds: who else is involved, a lead's grade, which clock.",
+            },
         },
     },
     "TaskPage": {
@@ -162,6 +169,36 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "complaints": {
+                "type": "array",
+                "description": "The dealer's complaints about the vehicle, triaged; text without phones.",
+                "items": {
+                    "type": "object",
+                    "required": ["complaint_id", "status", "severity"],
+                    "properties": {
+                        "complaint_id": {"type": "string"},
+                        "status": {"enum": ["open", "acknowledged", "solution_proposed", "resolved"]},
+                        "severity": {"enum": ["red", "amber", "normal", None]},
+                        "matched": {"type": "array", "items": {"type": "object"}},
+                        "near_misses": {"type": "array", "items": {"type": "object"}},
+                        "alert_id": _nullable("string"),
+                        "task_id": _nullable("string"),
+                    },
+                },
+            },
+            "leads": {
+                "type": "array",
+                "description": "The dealer's service leads about the vehicle and their follow-up.",
+                "items": {
+                    "type": "object",
+                    "required": ["lead_id", "status"],
+                    "properties": {
+                        "lead_id": {"type": "string"},
+                        "status": {"enum": ["open", "contacted", "converted", "lost"]},
+                        "grade": {"enum": ["A", "B", None]},
+                    },
+                },
+            },
             "timeline": {
                 "type": "array",
                 "items": {
@@ -173,6 +210,90 @@ SCHEMAS: dict[str, Any] = {
                         "partner_id": {"type": "string"},
                         "webhook_id": {"type": "string"},
                         "data": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
+    "TimelinePage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "at", "partner_id", "webhook_id", "data"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "partner_id": {"type": "string"},
+                        "webhook_id": {"type": "string"},
+                        "data": {"type": "object"},
+                    },
+                },
+            },
+            "next": _nullable("string"),
+        },
+    },
+    "Kpi": {
+        "type": "object",
+        "required": ["value", "target", "status", "n"],
+        "properties": {
+            "value": {"type": ["number", "null"], "description": "null when the week has no data"},
+            "target": {"type": "number"},
+            "status": {"enum": ["green", "red", "no_data"]},
+            "n": {"type": "integer", "description": "how many facts the value counts"},
+        },
+    },
+    "KpiBoard": {
+        "type": "object",
+        "description": "A dealer's KPIs of one ISO week (from Monday 00:00 in the dealers' time zone).",
+        "required": [
+            "dealer_id",
+            "week",
+            "handover_accuracy",
+            "lead_conversion",
+            "joint_satisfaction",
+            "complaint_response_24h",
+        ],
+        "properties": {
+            "dealer_id": {"type": "string"},
+            "week": {"type": "string", "pattern": "^\\d{4}-W\\d{2}$"},
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "as_of": {"type": "string", "format": "date-time"},
+            "handover_accuracy": _ref("Kpi"),
+            "lead_conversion": _ref("Kpi"),
+            "joint_satisfaction": _ref("Kpi"),
+            "complaint_response_24h": _ref("Kpi"),
+            "lead_follow_up_hours": {
+                "type": "object",
+                "properties": {"median": {"type": ["number", "null"]}, "n": {"type": "integer"}},
+            },
+            "risk_signals": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Incentives": {
+        "type": "object",
+        "required": ["dealer_id", "month", "items"],
+        "properties": {
+            "dealer_id": {"type": "string"},
+            "month": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["staff_id", "role"],
+                    "properties": {
+                        "staff_id": {"type": "string"},
+                        "role": {"enum": ["sales", "after_sales"]},
+                        "after_sales_satisfaction": {
+                            "type": "object",
+                            "properties": {"mean": {"type": ["number", "null"]}, "n": {"type": "integer"}},
+                        },
+                        "commission_factor": {"type": "number"},
+                        "converted_leads": {"type": "integer"},
                     },
                 },
             },
@@ -289,6 +410,71 @@ def _read_paths() -> dict[str, Any]:
                 "parameters": [dealer, _path_param("vin", "17 characters, no I, O or Q.")],
                 "responses": {
                     "200": _json("The view.", _ref("VehicleView")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/timeline": {
+            "get": {
+                "operationId": "dealerTimeline",
+                "summary": "The dealer's records as they happened, newest first: complaints, alerts, leads, "
+                "feedback, audits, customers, loans.",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {"name": "next", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("One page.", _ref("TimelinePage")),
+                    "400": _problem("Bad limit or cursor."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/kpis": {
+            "get": {
+                "operationId": "dealerKpis",
+                "summary": "The dealer's KPI board of an ISO week (default: the current week).",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {
+                        "name": "week",
+                        "in": "query",
+                        "schema": {"type": "string", "pattern": "^\\d{4}-W\\d{2}$"},
+                    },
+                ],
+                "responses": {
+                    "200": _json("The board.", _ref("KpiBoard")),
+                    "400": _problem("Not an ISO week (YYYY-Www)."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/incentives": {
+            "get": {
+                "operationId": "dealerIncentives",
+                "summary": "Advisors' satisfaction and commission factor, specialists' converted leads.",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {
+                        "name": "month",
+                        "in": "query",
+                        "schema": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"},
+                    },
+                ],
+                "responses": {
+                    "200": _json("The month's figures.", _ref("Incentives")),
+                    "400": _problem("Not a month (YYYY-MM)."),
                     "401": UNAUTHORIZED,
                     "404": NOT_YOURS,
                 },

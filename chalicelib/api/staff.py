@@ -47,6 +47,33 @@ def vehicle(dealer_id: str, vin: str) -> Response:
     return _answer(dealer_id, lambda _: read.vehicle_timeline(dealer_id, vin))
 
 
+@staff_api.route("/dealers/{dealer_id}/timeline", methods=["GET"])
+def dealer_timeline(dealer_id: str) -> Response:
+    """The dealer's records as they happened, newest first, a page at a time."""
+    from chalicelib.service import read
+
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: read.dealer_timeline(dealer_id, query))
+
+
+@staff_api.route("/dealers/{dealer_id}/kpis", methods=["GET"])
+def kpis(dealer_id: str) -> Response:
+    """The dealer's KPI board of an ISO week (`?week=YYYY-Www`, default the current week)."""
+    from chalicelib.service import read
+
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: read.kpis(dealer_id, query))
+
+
+@staff_api.route("/dealers/{dealer_id}/incentives", methods=["GET"])
+def incentives(dealer_id: str) -> Response:
+    """Each staff member's incentive figures of a month (`?month=YYYY-MM`, default the current one)."""
+    from chalicelib.service import read
+
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: read.incentives(dealer_id, query))
+
+
 @staff_api.route("/partners/{partner_id}/events/{webhook_id}", methods=["GET"])
 def event_outcome(partner_id: str, webhook_id: str) -> Response:
     """What became of an accepted event, for its sender only."""

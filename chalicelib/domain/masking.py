@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+PHONE_MASK = "[phone]"
+_DIGIT_RUN = re.compile(r"\+?\d[\d\s\-()]{5,}\d")
+
 
 def mask_phone(phone: str | None) -> str | None:
     """Keep the country code, the first three and last four digits: +86138****8000."""
@@ -20,3 +25,19 @@ def mask_name(name: str | None) -> str | None:
     if not name:
         return name
     return name[0] + "*" * max(1, len(name.replace(" ", "")) - 1)
+
+
+def mask_phones_in(text: str) -> str:
+    """Free text (a complaint, a note) without phone numbers: those the phone library finds, and any
+    run of seven or more digits, which may be one it does not recognise."""
+    import phonenumbers
+
+    spans = [
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(text, "CN", leniency=phonenumbers.Leniency.VALID)
+    ]
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + PHONE_MASK + text[end:]
+    return _DIGIT_RUN.sub(
+        lambda m: PHONE_MASK if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 TaskKind = Literal[
     "handover_submit",
@@ -50,11 +50,12 @@ FIRST_USE_FEEDBACK_WINDOW = timedelta(days=3)  # specialist's first-use feedback
 class NewTask:
     task_id: str
     kind: TaskKind
-    assignee_id: str
+    assignee_id: str | None  # None: the role's, for the dealer to assign
     assignee_role: Role
     due_at: datetime
     vin: str | None = None
     ref: str | None = None
+    details: dict[str, Any] | None = None
 
 
 def task_id(kind: str, subject: str) -> str:

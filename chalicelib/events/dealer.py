@@ -33,3 +33,5 @@ class DealerFeedbackReplied(EventData):
     by: Id
     at: Instant
     kind: Literal["first_reply", "solution"]
+    dealer_id: Id | None = None
+    """The dealer whose feedback it answers; needed only when two dealers used the same id."""

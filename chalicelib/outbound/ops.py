@@ -1,15 +1,19 @@
-"""Messages to ops about vehicles changing hands (DESIGN.md §4, §7): every transfer, every conflict."""
+"""Messages to ops (DESIGN.md §4, §7): vehicles changing hands (every transfer, every conflict), dealer
+risk signals, escalated leads and improvement cases."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.store.outbox import Message
 from chalicelib.store.records import Tenure
+from chalicelib.store.tasks import Task
 
 
-def _to_ops(outbox_id: str, body: dict[str, str], kind: str, dealer_id: str, source: str) -> Message:
+def _to_ops(outbox_id: str, body: dict[str, Any], kind: str, dealer_id: str, source: str) -> Message:
     return Message(
         outbox_id,
         "topic",
@@ -49,3 +53,57 @@ def delivery_conflict(vin: str, current: Tenure, attempted: Tenure, webhook_id: 
     # Once per conflicting delivery, however many times (and under whichever ids) it is sent.
     outbox_id = f"delivery-conflict#{vin}#{attempted.dealer_id}#{clock.iso(attempted.delivered_at)}"
     return _to_ops(outbox_id, body, "delivery_conflict", attempted.dealer_id, webhook_id)
+
+
+def risk_signal(
+    dealer_id: str, audited_at: datetime, reasons: list[str], figures: dict[str, Any], webhook_id: str
+) -> Message:
+    """An audit found a shortfall: stock missing, documents incomplete, GPS devices offline."""
+    body = {
+        "event": "dealer.risk_signal",
+        "dealer_id": dealer_id,
+        "audited_at": clock.iso(audited_at),
+        "reasons": reasons,
+        "figures": figures,
+        "webhook_id": webhook_id,
+    }
+    outbox_id = f"dealer-risk#{dealer_id}#{clock.iso(audited_at)}"
+    return _to_ops(outbox_id, body, "dealer_risk", dealer_id, webhook_id)
+
+
+def lead_escalated(task: Task) -> Message:
+    """A grade A lead was not followed up within 24 h of its push."""
+    body = {
+        "event": "lead.escalated",
+        "dealer_id": task.dealer_id,
+        "lead_id": task.ref,
+        "grade": (task.details or {}).get("grade"),
+        "task_id": task.task_id,
+        "kind": task.kind,
+        "ref": task.ref,
+        "due_at": clock.iso(task.due_at),
+    }
+    return _to_ops(
+        f"lead-escalated#{task.dealer_id}#{task.task_id}",
+        body,
+        "lead_escalation",
+        task.dealer_id,
+        task.task_id,
+    )
+
+
+def improvement_case(
+    dealer_id: str, week: str, kpi: str, figures: dict[str, Any], task_ids: list[str]
+) -> Message:
+    """A KPI was red two weeks running: ops meet within 24 h and plan within 48 h (002 §6)."""
+    body = {
+        "event": "kpi.improvement_case",
+        "dealer_id": dealer_id,
+        "week": week,
+        "kpi": kpi,
+        "figures": figures,
+        "task_ids": task_ids,
+        "kind": "improvement_plan",
+        "ref": f"{kpi}@{week}",
+    }
+    return _to_ops(f"improvement#{dealer_id}#{week}#{kpi}", body, "improvement_case", dealer_id, week)

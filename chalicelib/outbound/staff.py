@@ -43,3 +43,14 @@ def task_breach(task: Task) -> Message:
         {"dealer_id": task.dealer_id, "kind": "sla_breach"},
         source=task.task_id,
     )
+
+
+def breach_messages(task: Task) -> list[Message]:
+    """What a missed deadline tells: the task is overdue (its role), the manager is told (ops), and
+    a grade A lead left unanswered is escalated on ops too (002 §3)."""
+    from chalicelib.outbound import ops
+
+    messages = [task_overdue(task), task_breach(task)]
+    if task.kind == "lead_follow_up" and (task.details or {}).get("grade") == "A":
+        messages.append(ops.lead_escalated(task))
+    return messages

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain.masking import mask_phones_in
 from chalicelib.domain.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE
 from chalicelib.events import EventSpec
 from chalicelib.observability import count, logger
@@ -28,6 +29,7 @@ from chalicelib.store.inbox import InboxRef
 from chalicelib.store.models import InboxItem
 
 PII_KEYS = frozenset({"name", "phone", "birthday", "customer_name"})
+FREE_TEXT_KEYS = frozenset({"text", "note"})  # kept, without the phone numbers people write in them
 OCCURRED_FIELDS = ("delivered_at", "read_at", "completed_at", "opened_at", "captured_at", "audited_at", "at")
 SENDER_REASONS = {FOREIGN_VEHICLE: UNKNOWN_VEHICLE}
 """What a sender is told instead of the true reason (nothing may tell it that a VIN is known)."""
@@ -36,7 +38,11 @@ SENDER_REASONS = {FOREIGN_VEHICLE: UNKNOWN_VEHICLE}
 def redact(value: Any) -> Any:
     """Event data without personal fields, for the timeline (names and phones stay on the profile)."""
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items() if k not in PII_KEYS}
+        return {
+            k: mask_phones_in(v) if k in FREE_TEXT_KEYS and isinstance(v, str) else redact(v)
+            for k, v in value.items()
+            if k not in PII_KEYS
+        }
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
@@ -53,14 +59,17 @@ def occurred_at(data: Any, fallback: datetime) -> datetime:
 def timeline_entries(
     spec: EventSpec, ref: InboxRef, data: Any, target: Target, occurred: datetime, effects: Effects
 ) -> list[Any]:
-    """The event's entries: on the target dealer's vehicle (with the reading or service it carried)
-    and on the sender's own record it is about; on the sender's own timeline when neither."""
+    """The event's entries: on the target dealer's vehicle (with the reading or service it carried),
+    on the sender's own record it is about and on that dealer's timeline; on the sender's own
+    timeline when none of them."""
     summary = redact(data.model_dump(mode="json"))
     owners: list[tuple[str, bool]] = []
     if target.vehicle is not None and target.dealer_id is not None:
         owners.append((records.vehicle_pk(target.dealer_id, target.vehicle.vin), True))
     if spec.subject == "record":
         owners.append((records.record_pk(ref.partner_id, target.dealer_id, data), False))
+        if target.dealer_id is not None:
+            owners.append((records.dealer_pk(target.dealer_id), False))
     if not owners:
         owners.append((records.partner_pk(ref.partner_id), False))
     return [
@@ -176,6 +185,9 @@ def process(ref: InboxRef) -> str:
     handler = HANDLERS.get(spec.type)
     if handler is not None:
         handler(ctx, data, target, effects)
+    if effects.ignored is not None:
+        ignore(ref, spec.type, effects.ignored, now)
+        return "ignored"
     if spec.subject == "delivery":
         release_waiting(ref.partner_id, data.vin)
     entries = timeline_entries(spec, ref, data, target, occurred, effects)

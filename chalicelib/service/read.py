@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 from chalicelib import clock, errors, store
-from chalicelib.domain.masking import mask_name, mask_phone
+from chalicelib.domain.cases import complaint_status
+from chalicelib.domain.masking import mask_name, mask_phone, mask_phones_in
 from chalicelib.domain.tasks import STATUSES, may_complete
 from chalicelib.inbound import partners
-from chalicelib.store import inbox, records, tasks
+from chalicelib.store import cases, inbox, records, tasks
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -32,12 +33,7 @@ def authorize(authorization: str | None, dealer_id: str | None) -> partners.Part
     return partner
 
 
-def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
-    status = query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise errors.BadRequest(
-            "Unknown status.", errors=[{"field": "status", "message": f"one of {', '.join(STATUSES)}"}]
-        )
+def _limit(query: dict[str, str]) -> int:
     try:
         limit = int(query.get("limit") or DEFAULT_PAGE)
     except ValueError:
@@ -46,12 +42,46 @@ def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
         raise errors.BadRequest(
             "Bad limit.", errors=[{"field": "limit", "message": f"an integer 1-{MAX_PAGE}"}]
         )
+    return limit
+
+
+def _bad_cursor(exc: Exception) -> errors.BadRequest:
+    return errors.BadRequest(str(exc), errors=[{"field": "next", "message": str(exc)}])
+
+
+def timeline_entry_view(entry: Any) -> dict[str, Any]:
+    return {
+        "type": entry.event_type,
+        "at": clock.iso(entry.occurred_at),
+        "partner_id": entry.partner_id,
+        "webhook_id": entry.webhook_id,
+        "data": entry.summary,
+    }
+
+
+def dealer_timeline(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    """The dealer's records as they happened, newest first: complaints and their red alerts, leads,
+    feedback, audits, customers' preferences, loans (vehicle events are on each vehicle)."""
+    try:
+        found, cursor = records.dealer_timeline_page(dealer_id, _limit(query), query.get("next") or None)
+    except store.BadCursor as exc:
+        raise _bad_cursor(exc) from exc
+    return {"items": [timeline_entry_view(e) for e in found if e.dealer_id == dealer_id], "next": cursor}
+
+
+def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise errors.BadRequest(
+            "Unknown status.", errors=[{"field": "status", "message": f"one of {', '.join(STATUSES)}"}]
+        )
+    limit = _limit(query)
     try:
         found, cursor = tasks.page(
             dealer_id, status, query.get("assignee") or None, limit, query.get("next") or None
         )
-    except tasks.BadCursor as exc:
-        raise errors.BadRequest(str(exc), errors=[{"field": "next", "message": str(exc)}]) from exc
+    except store.BadCursor as exc:
+        raise _bad_cursor(exc) from exc
     return {"items": [t.to_json() for t in found], "next": cursor}
 
 
@@ -173,19 +203,95 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
         "last_service": vehicle.last_service,
         "next_service": _next_service(vehicle.next_service),
         "reminders": [_reminder(r, vehicle.next_service) for r in found.reminders],
+        **_cases(dealer_id, found.timeline),
         "timeline": [
-            {
-                "type": i.event_type,
-                "at": clock.iso(i.occurred_at),
-                "partner_id": i.partner_id,
-                "webhook_id": i.webhook_id,
-                "data": i.summary,
-            }
+            timeline_entry_view(i)
             for i in found.timeline
             # Only this dealer's own events (and the finance arm's about its customers).
             if i.dealer_id == dealer_id
         ],
     }
+
+
+def _cases(dealer_id: str, timeline: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The complaints and leads the dealer opened about the vehicle, as they stand now."""
+    ids: dict[str, list[str]] = {"complaint": [], "lead": []}
+    for entry in timeline:
+        if entry.dealer_id != dealer_id:
+            continue
+        if entry.event_type == "complaint.opened":
+            ids["complaint"].append(entry.summary.get("complaint_id"))
+        elif entry.event_type == "lead.captured":
+            ids["lead"].append(entry.summary.get("lead_id"))
+    complaints = [
+        cases.get_record("complaint", cases.complaint_pk(dealer_id, i))
+        for i in dict.fromkeys(ids["complaint"])
+    ]
+    leads = [cases.get_record("lead", cases.lead_pk(dealer_id, i)) for i in dict.fromkeys(ids["lead"])]
+    return {
+        "complaints": [complaint_view(c) for c in complaints if c is not None],
+        "leads": [lead_view(lead) for lead in leads if lead is not None],
+    }
+
+
+def _at(value: Any) -> str | None:
+    return clock.iso(value) if value is not None else None
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    return None if start is None or end is None else max(0.0, (end - start).total_seconds())
+
+
+def complaint_view(record: Any) -> dict[str, Any]:
+    """A complaint as staff see it: where it stands, its triage; the text without phone numbers."""
+    return {
+        "complaint_id": record.complaint_id,
+        "status": complaint_status(record),
+        "severity": record.severity,
+        "matched": record.matched or [],
+        "near_misses": record.near_misses or [],
+        "alert_id": record.alert_id,
+        "task_id": record.task_id,
+        "channel": record.channel,
+        "text": mask_phones_in(record.text) if record.text else None,
+        "opened_at": _at(record.opened_at),
+        "acknowledged_at": _at(record.acknowledged_at),
+        "solution_at": _at(record.solution_at),
+        "resolved_at": _at(record.resolved_at),
+        "satisfaction": int(record.satisfaction) if record.satisfaction is not None else None,
+    }
+
+
+def lead_view(record: Any) -> dict[str, Any]:
+    status = record.closed_outcome or ("contacted" if record.followed_up_at else "open")
+    return {
+        "lead_id": record.lead_id,
+        "kind": record.kind,
+        "grade": record.grade,
+        "status": status,
+        "captured_by": record.captured_by,
+        "captured_at": _at(record.captured_at),
+        "pushed_at": _at(record.pushed_at),
+        "push_seconds": _seconds(record.captured_at, record.pushed_at),
+        "followed_up_at": _at(record.followed_up_at),
+        "follow_up_hours": None
+        if (hours := _seconds(record.pushed_at, record.followed_up_at)) is None
+        else round(hours / 3600, 2),
+        "closed_at": _at(record.closed_at),
+        "task_id": record.task_id,
+    }
+
+
+def kpis(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    from chalicelib.service import kpis as board
+
+    return board.board(dealer_id, query.get("week") or None)
+
+
+def incentives(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    from chalicelib.service import kpis as board
+
+    return board.incentives(dealer_id, query.get("month") or None)
 
 
 def health() -> dict[str, Any]:

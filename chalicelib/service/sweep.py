@@ -4,7 +4,8 @@ Business jobs (reminders, SMS whose time has come, overdue tasks) run as of the 
 housekeeping (re-driving stuck work, expiring events that waited too long for a delivery) keeps
 the real clock, so a sweep far in the future re-drives and expires nothing (DESIGN.md §9).
 
-Two schedules run them on AWS: `reminders` hourly, `deadlines` every 5 minutes (the local stack:
+Two schedules run them on AWS: `reminders` (and the weekly KPI judgement, which does its work
+once per week and dealer) hourly, `deadlines` every 5 minutes (the local stack:
 both every minute); `clm sweep` runs all of them. Each job reads only what is due, through the
 sparse due index: its cost follows what is due, not the fleet.
 """
@@ -39,6 +40,8 @@ class SweepReport:
     sms_sent: int = 0
     sms_suppressed: int = 0
     sms_waiting: int = 0  # due, but past this run's budget or the rate: the next run sends them
+    kpi_weeks_judged: int = 0  # dealers whose last week the KPI job judged in this run
+    improvement_cases: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,8 +52,8 @@ def mark_overdue(now: datetime, report: SweepReport) -> None:
         if tasks.claim_overdue(task.dealer_id, task.task_id, now):
             report.tasks_overdue += 1
     for task in tasks.breached_unannounced():
-        outbox.put(staff.task_overdue(task), now)
-        outbox.put(staff.task_breach(task), now)
+        for message in staff.breach_messages(task):
+            outbox.put(message, now)
         tasks.announced(task.dealer_id, task.task_id)
         report.breaches_announced += 1
 
@@ -137,12 +140,23 @@ def send_sms(
             return
 
 
-Job = Literal["reminders", "deadlines", "sms", "housekeeping"]
+def judge_kpis(now: datetime, report: SweepReport) -> None:
+    """The week before `now`'s, once per dealer: KPI metrics, improvement cases (two weeks red)."""
+    from chalicelib.service import kpis
+    from chalicelib.store.partners import list_partners
+
+    dealers = [p.partner_id for p in list_partners(now) if p.kind == "dealer"]
+    judged = kpis.judge_last_week(now, dealers)
+    report.kpi_weeks_judged += judged.dealers
+    report.improvement_cases += judged.improvement_cases
+
+
+Job = Literal["reminders", "deadlines", "sms", "kpis", "housekeeping"]
 SCHEDULES: dict[str, tuple[Job, ...]] = {
-    "reminders": ("reminders", "sms"),
+    "reminders": ("reminders", "sms", "kpis"),
     "deadlines": ("deadlines", "sms", "housekeeping"),
 }
-ALL_JOBS: tuple[Job, ...] = ("reminders", "deadlines", "sms", "housekeeping")
+ALL_JOBS: tuple[Job, ...] = ("reminders", "deadlines", "sms", "kpis", "housekeeping")
 
 
 def sweep(now: datetime, real_now: datetime | None = None, jobs: Iterable[Job] = ALL_JOBS) -> SweepReport:
@@ -158,6 +172,8 @@ def sweep(now: datetime, real_now: datetime | None = None, jobs: Iterable[Job] =
             mark_overdue(now, report)
         if "sms" in chosen:
             send_sms(now, report)
+        if "kpis" in chosen:
+            judge_kpis(now, report)
     if "housekeeping" in chosen:
         redrive(housekeeping_at, report)
         expire_waiting(housekeeping_at, report)

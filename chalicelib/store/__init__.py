@@ -128,6 +128,47 @@ def write_all(puts: list[Any], deletes: list[tuple[str, str]] = ()) -> None:  # 
             raise IncompleteWrite(left)
 
 
+class BadCursor(ValueError):
+    """A `next` cursor this API did not issue for this list."""
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """A page's `next`: the key the next page starts after (opaque to clients)."""
+    if not key:
+        return None
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(
+    cursor: str | None, pk: str, sk_prefix: str, names: tuple[str, ...] = ("pk", "sk")
+) -> dict[str, Any] | None:
+    """The key a cursor names, if it is one issued for this list (partition `pk`, items under
+    `sk_prefix`); `BadCursor` otherwise, whatever the client sent."""
+    if not cursor:
+        return None
+    import base64
+    import binascii
+    import json
+
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise BadCursor("the cursor is not one this API issued") from exc
+    if not (
+        isinstance(key, dict)
+        and set(key) == set(names)
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+        and key["sk"]["S"].startswith(sk_prefix)
+    ):
+        raise BadCursor("the cursor is not one this API issued")
+    if key["pk"]["S"] != pk:
+        raise BadCursor("the cursor belongs to another list")
+    return key
+
+
 @runtime.keeps_state
 def unbind() -> None:
     global _bound_to

@@ -19,6 +19,13 @@ Layout (pk / sk):
                                                       due, insurance renewal): when, and what became of it
     CUST#<dealer>#<id>        REMINDER#<id>           a reminder about the customer (birthday greeting)
     DEALER#<id>               TASK#<task id>          staff task
+    DEALER#<id>               RISK#<audited at>       an audit's risk signal
+    DEALER#<id>               KPIRUN#<week>           the weekly KPI job ran for that week
+    COMPLAINT#<dealer>#<id>   COMPLAINT               complaint: text, triage, steps (+ its timeline)
+    LEAD#<dealer>#<id>        LEAD                    service lead: push, follow-ups (+ its timeline)
+    FEEDBACK#<dealer>#<id>    FEEDBACK                dealer feedback to HQ: its two clocks
+    FEEDBACKID#<id>           DEALER#<dealer>|REPLY#… who opened feedback of that id; early replies
+    FACT#<dealer>             <instant>#<kind>#<id>   what the weekly KPIs and monthly incentives count
     OUTBOX#<id>               OUTBOX                  notification to deliver
     IDEMPOTENCY#...           ...                     Powertools idempotency records
 
@@ -39,6 +46,7 @@ sweeper queries it and the claim that handles an item removes its keys. One more
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -221,10 +229,11 @@ class TaskItem(Item, discriminator="task"):
     task_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute()
     kind = UnicodeAttribute()
-    assignee_id = UnicodeAttribute()
+    assignee_id = UnicodeAttribute(null=True)  # null: the role's, not yet assigned to one person
     assignee_role = UnicodeAttribute()
     vin = UnicodeAttribute(null=True)
     ref = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)  # what the kind adds: who else is involved, a lead's grade, a clock
     due_at = UTCDateTimeAttribute()
     status = UnicodeAttribute()  # open | overdue | done | cancelled
     created_at = UTCDateTimeAttribute()
@@ -232,6 +241,110 @@ class TaskItem(Item, discriminator="task"):
     closed_by = UnicodeAttribute(null=True)
     closed_reason = UnicodeAttribute(null=True)  # why a task was cancelled (superseded)
     breached = BooleanAttribute(default=False)
+
+
+class ComplaintItem(Item, discriminator="complaint"):
+    """A dealer's complaint: what the customer said, its triage, and each step towards a solution.
+
+    Steps may arrive before the complaint itself: each event sets only its own fields."""
+
+    complaint_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute(null=True)
+    vin = UnicodeAttribute(null=True)  # as given by the sender
+    linked_vin = UnicodeAttribute(null=True)  # set only when it is the sender's own current vehicle
+    channel = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    opened_at = UTCDateTimeAttribute(null=True)
+    severity = UnicodeAttribute(null=True)  # red | amber | normal
+    matched = JSONAttribute(null=True)  # the rules that fired
+    near_misses = JSONAttribute(null=True)  # rules whose words occur, not as a phrase (for tuning)
+    alert_id = UnicodeAttribute(null=True)
+    task_id = UnicodeAttribute(null=True)
+    acknowledged_at = UTCDateTimeAttribute(null=True)
+    acknowledged_by = UnicodeAttribute(null=True)
+    solution_at = UTCDateTimeAttribute(null=True)
+    solution_by = UnicodeAttribute(null=True)
+    resolved_at = UTCDateTimeAttribute(null=True)
+    resolved_by = UnicodeAttribute(null=True)
+    satisfaction = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class LeadItem(Item, discriminator="lead"):
+    """A service lead for sales: when it was captured and pushed, and how the advisor followed it up."""
+
+    lead_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute(null=True)
+    vin = UnicodeAttribute(null=True)
+    linked_vin = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    grade = UnicodeAttribute(null=True)
+    captured_by = UnicodeAttribute(null=True)
+    captured_at = UTCDateTimeAttribute(null=True)
+    pushed_at = UTCDateTimeAttribute(null=True)  # when CLM opened the advisor's task (push latency)
+    task_id = UnicodeAttribute(null=True)
+    followed_up_at = UTCDateTimeAttribute(null=True)  # the first follow-up (follow-up time)
+    followed_up_by = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)  # the latest: contacted | converted | lost
+    closed_at = UTCDateTimeAttribute(null=True)  # the first follow-up that converted or lost it
+    closed_outcome = UnicodeAttribute(null=True)
+    closed_by = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class FeedbackItem(Item, discriminator="feedback"):
+    """An issue a dealer raised with HQ, and when HQ first replied and brought a solution."""
+
+    feedback_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    category = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    opened_at = UTCDateTimeAttribute(null=True)
+    first_reply_at = UTCDateTimeAttribute(null=True)
+    solution_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class FeedbackRefItem(Item, discriminator="feedback_ref"):
+    """Under `FEEDBACKID#<id>`: a dealer that opened feedback of this id (HQ's replies name only the
+    id), or HQ's reply that came before any did (`REPLY#…`), to be applied when it opens."""
+
+    feedback_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute(null=True)
+    reply = JSONAttribute(null=True)  # {kind, by, at, dealer_id?}
+
+
+class RiskSignalItem(Item, discriminator="risk_signal"):
+    """Under the dealer: an audit that found a shortfall (stock, documents, GPS)."""
+
+    dealer_id = UnicodeAttribute()
+    audited_at = UTCDateTimeAttribute()
+    reasons = ListAttribute(of=UnicodeAttribute)
+    figures = JSONAttribute()
+    webhook_id = UnicodeAttribute()
+
+
+class FactItem(Item, discriminator="fact"):
+    """Under `FACT#<dealer>`, sorted by when it counts (`<UTC instant>#<kind>#<id>`): one fact a KPI
+    or incentive counts. Events set only the attributes they know, so facts converge in any order."""
+
+    kind = UnicodeAttribute()  # handover | complaint | lead_closed | follow_up | survey
+    values = JSONAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)  # complaint: when its solution was due
+    solution_at = UTCDateTimeAttribute(null=True)
+
+    @property
+    def sk_instant(self) -> datetime:
+        """When the fact counts (the start of its sort key)."""
+        return datetime.fromisoformat(self.sk.split("#", 1)[0].replace("Z", "+00:00"))
+
+
+class KpiRunItem(Item, discriminator="kpi_run"):
+    """Under the dealer: the weekly KPI job judged this week (once)."""
+
+    ran_at = UTCDateTimeAttribute()
 
 
 class ReminderItem(Item, discriminator="reminder"):
@@ -281,4 +394,11 @@ ALL_MODELS: tuple[type[Item], ...] = (
     TaskItem,
     ReminderItem,
     OutboxItem,
+    ComplaintItem,
+    LeadItem,
+    FeedbackItem,
+    FeedbackRefItem,
+    RiskSignalItem,
+    FactItem,
+    KpiRunItem,
 )

@@ -48,6 +48,12 @@ def vehicle_pk(dealer_id: str, vin: str) -> str:
     return f"VEH#{dealer_id}#{vin}"
 
 
+def dealer_pk(dealer_id: str) -> str:
+    """The dealer's own partition: its tasks, risk signals, and the timeline of its records
+    (complaints, alerts, leads, feedback, audits, customers, loans)."""
+    return f"DEALER#{dealer_id}"
+
+
 def partner_pk(partner_id: str) -> str:
     """A partner's own timeline, for events about nothing more specific."""
     return f"PARTNER#{partner_id}"
@@ -576,3 +582,24 @@ def vehicle_records(dealer_id: str, vin: str) -> VehicleRecords:
         elif isinstance(item, ReminderItem):
             out.reminders.append(item)
     return out
+
+
+def dealer_timeline_page(
+    dealer_id: str, limit: int, cursor: str | None
+) -> tuple[list[TimelineItem], str | None]:
+    """One page of the dealer's timeline, newest first."""
+    from chalicelib.store import decode_cursor, encode_cursor
+
+    bind()
+    pk = dealer_pk(dealer_id)
+    start = decode_cursor(cursor, pk, "T#")
+    result = TimelineItem.query(
+        pk,
+        TimelineItem.sk.startswith("T#"),
+        consistent_read=True,
+        scan_index_forward=False,
+        limit=limit,
+        last_evaluated_key=start,
+    )
+    found = [item for item in result if isinstance(item, TimelineItem)]
+    return found, encode_cursor(result.last_evaluated_key) if len(found) == limit else None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +11,17 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
 from chalicelib.domain.tasks import NewTask
-from chalicelib.store import bind, conditional_update, due_in, put_if_absent
+from chalicelib.store import (
+    BadCursor,
+    bind,
+    conditional_update,
+    decode_cursor,
+    due_in,
+    encode_cursor,
+    put_if_absent,
+)
+
+__all__ = ["BadCursor", "Task"]
 from chalicelib.store.models import Item, TaskItem
 
 
@@ -29,16 +36,12 @@ def _shard(task_id: str) -> int:
     return zlib.crc32(task_id.encode()) % _shards()
 
 
-class BadCursor(ValueError):
-    pass
-
-
 @dataclass(frozen=True)
 class Task:
     task_id: str
     dealer_id: str
     kind: str
-    assignee_id: str
+    assignee_id: str | None
     assignee_role: str
     vin: str | None
     ref: str | None
@@ -47,6 +50,7 @@ class Task:
     created_at: datetime
     closed_at: datetime | None
     closed_reason: str | None = None
+    details: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class Task:
             "ref": self.ref,
             "closed_at": clock.iso(self.closed_at) if self.closed_at else None,
             "closed_reason": self.closed_reason,
+            "details": self.details or {},
         }
 
 
@@ -78,6 +83,7 @@ def _to_task(item: TaskItem) -> Task:
         item.created_at,
         item.closed_at,
         item.closed_reason,
+        item.details,
     )
 
 
@@ -107,6 +113,7 @@ def _item(dealer_id: str, task: NewTask, now: datetime) -> TaskItem:
         assignee_role=task.assignee_role,
         vin=task.vin,
         ref=task.ref,
+        details=task.details,
         due_at=task.due_at,
         status="open",
         created_at=now,
@@ -240,37 +247,12 @@ def due(now: datetime, limit: int = 500) -> list[Task]:
     return found[:limit]
 
 
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError) as exc:
-        raise BadCursor("the cursor is not one this API issued") from exc
-    if not (
-        isinstance(key, dict)
-        and set(key) == {"pk", "sk", "lsi1sk"}
-        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
-        and key["sk"]["S"].startswith("TASK#")
-    ):
-        raise BadCursor("the cursor is not one this API issued")
-    return key
-
-
 def page(
     dealer_id: str, status: str | None, assignee: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Task], str | None]:
     """One page of a dealer's tasks in due order (then id), filtered; reads until the page is full."""
     bind()
-    start = decode_cursor(cursor)
-    if start is not None and start["pk"]["S"] != f"DEALER#{dealer_id}":
-        raise BadCursor("the cursor belongs to another list")
+    start = decode_cursor(cursor, f"DEALER#{dealer_id}", "TASK#", ("pk", "sk", "lsi1sk"))
     condition: Condition | None = None
     if status:
         condition = TaskItem.status == status
@@ -315,6 +297,8 @@ def as_task(dealer_id: str, task: NewTask, now: datetime) -> Task:
         "open",
         now,
         None,
+        None,
+        task.details,
     )
 
 

@@ -81,3 +81,54 @@ def test_sixty_four_concurrent_senders_are_all_served_and_each_event_is_its_own(
     assert [a.json()["id"] for a in answers] == [webhook_id for webhook_id, _ in events]
     for webhook_id, _ in events:
         assert stack.outcome("dealer-demo", webhook_id, creds["api_key"]).status == 200
+
+
+@pytest.mark.e2e
+def test_a_traditional_brake_failure_complaint_reaches_every_role_within_two_seconds(
+    stack: RunningStack,
+) -> None:
+    """Over HTTP, through the workers and the embedded SNS, to one SQS queue per role subscribed
+    with a `roles` filter, as QC, sales and after-sales tools would subscribe."""
+    import boto3
+
+    info = json.loads(stack.cli("info").stdout)
+    aws = {
+        "endpoint_url": info["aws_endpoint"],
+        "region_name": info["topics"]["red_alerts"].split(":")[3],
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+    sqs, sns = boto3.client("sqs", **aws), boto3.client("sns", **aws)
+    queues: dict[str, str] = {}
+    for role in ("qc", "sales", "after_sales", "collections"):
+        url = sqs.create_queue(QueueName=f"e2e-red-alerts-{role}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=info["topics"]["red_alerts"],
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"FilterPolicy": json.dumps({"roles": [role]})},
+        )
+        queues[role] = url
+    payload = json.loads((ROOT / "examples" / "events" / "complaint.opened.json").read_text())
+    payload["data"].update(complaint_id="CP-e2e-red", text="客戶說高速上剎車失靈，很危險")
+    payload["data"]["opened_at"] = payload["timestamp"]
+    answered = stack.post_event("dealer-demo", payload)
+    sent_at = time.monotonic()
+    assert answered.status == 202
+    received: dict[str, dict[str, Any]] = {}
+
+    def every_role_has_it() -> bool:
+        for role in ("qc", "sales", "after_sales"):
+            if role not in received:
+                got = sqs.receive_message(QueueUrl=queues[role], MaxNumberOfMessages=10).get("Messages", [])
+                if got:
+                    received[role] = json.loads(json.loads(got[0]["Body"])["Message"])
+        return len(received) == 3
+
+    stack.wait_for(every_role_has_it, what="the red alert at QC, sales and after-sales")
+    assert time.monotonic() - sent_at <= 2.0
+    for body in received.values():
+        assert body["complaint_id"] == "CP-e2e-red" and body["severity"] == "red"
+        assert body["dealer_id"] == "dealer-demo"
+    assert sqs.receive_message(QueueUrl=queues["collections"]).get("Messages", []) == []

@@ -161,7 +161,8 @@ def test_record_events_carrying_another_dealers_vin_stay_with_the_sender(harness
     # A's own complaint about its own vehicle does show on A's vehicle.
     assert harness.post(A, example("complaint.opened")).status_code == 202
     harness.drain()
-    assert [e["type"] for e in view(harness, A)["timeline"]] == ["vehicle.delivered", "complaint.opened"]
+    timeline = [e["type"] for e in view(harness, A)["timeline"]]
+    assert timeline == ["vehicle.delivered", "complaint.opened", "alert.raised"]  # its text is red
 
 
 def test_finance_insurance_applies_to_the_current_dealers_vehicle_and_never_waits(harness: Harness) -> None:

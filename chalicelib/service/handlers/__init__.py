@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from chalicelib.domain.tasks import NewTask
 from chalicelib.events import EVENT_SPECS
 from chalicelib.events.common import EventData
 from chalicelib.service.ownership import Target
@@ -43,6 +44,7 @@ class Effects:
     puts: list[Any] = field(default_factory=list)
     reading: dict[str, Any] | None = None  # carried by the vehicle's timeline entry
     service: dict[str, Any] | None = None
+    ignored: str | None = None  # the event applies to nothing, for this reason (its outcome says so)
 
 
 Handler = Callable[[Context, Any, Target, Effects], None]
@@ -68,6 +70,28 @@ def handles(*models: type[EventData]) -> Callable[[H], H]:
     return register
 
 
+def open_task(
+    ctx: Context, dealer_id: str, task: NewTask, effects: Effects, delivered_at: datetime | None = None
+) -> bool:
+    """Open a task and announce it on `staff-tasks`, once; True when this run opened it.
+
+    A task about the dealer's vehicle is noted under it (for the delivery `delivered_at`), in the
+    event's batch, so a transfer finds it. A run that crashed after opening the task may have
+    stopped before recording the announcement: a later run records it unless it exists.
+    """
+    from chalicelib.outbound import staff
+    from chalicelib.store import outbox, records, tasks
+
+    if task.vin and delivered_at is not None:
+        effects.puts.append(records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at))
+    announcement = staff.task_created(tasks.as_task(dealer_id, task, ctx.now))
+    if tasks.create(dealer_id, task, ctx.now, noted=True):
+        effects.puts.append(outbox.new_item(announcement, ctx.now))
+        return True
+    outbox.put(announcement, ctx.now)
+    return False
+
+
 def vehicle_of(target: Target) -> tuple[str, Any]:
     """The dealer and its vehicle an event resolved to (`ownership` guarantees both for vehicle events)."""
     assert target.dealer_id is not None and target.vehicle is not None, "resolved to the sender's vehicle"
@@ -75,4 +99,4 @@ def vehicle_of(target: Target) -> tuple[str, Any]:
 
 
 # The capability modules register their handlers as they are imported.
-from chalicelib.service.handlers import customers, mileage, vehicles  # noqa: E402, F401
+from chalicelib.service.handlers import care, customers, dealers, mileage, vehicles  # noqa: E402, F401

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.events.care import (
-    PREFERENCE_FIELDS,
-    ComplaintOpened,
-    CustomerPreferencesUpdated,
-    LeadCaptured,
-)
+from chalicelib.events.care import PREFERENCE_FIELDS, CustomerPreferencesUpdated
 from chalicelib.events.finance import LoanBooked
 from chalicelib.events.sales import NegotiationRecorded, TestDriveCompleted
 from chalicelib.service import reminders
@@ -18,7 +13,7 @@ from chalicelib.service.ownership import Target
 from chalicelib.store import records
 
 
-@handles(ComplaintOpened, LeadCaptured, TestDriveCompleted, NegotiationRecorded, LoanBooked)
+@handles(TestDriveCompleted, NegotiationRecorded, LoanBooked)
 def on_customer_mentioned(ctx: Context, data: Any, target: Target, effects: Effects) -> None:
     """The dealer's customer of that id exists from its first mention on (its contact comes with
     the delivery)."""

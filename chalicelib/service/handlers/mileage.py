@@ -12,11 +12,10 @@ from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import Tenure
 from chalicelib.domain.tasks import NewTask
 from chalicelib.events.vehicle import OdometerReported, ServiceCompleted, SurveyCompleted
-from chalicelib.outbound import staff
 from chalicelib.service import reminders
-from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
+from chalicelib.service.handlers import Context, Effects, handles, open_task, vehicle_of
 from chalicelib.service.ownership import Target
-from chalicelib.store import outbox, records, tasks
+from chalicelib.store import cases, records, tasks
 from chalicelib.store.models import VehicleItem
 
 RETURN_VISIT_WINDOW = timedelta(days=3)  # the specialist's call after a service, 004 §4
@@ -61,12 +60,7 @@ def _return_visit(
         data.completed_at + RETURN_VISIT_WINDOW,
         vehicle.vin,
     )
-    effects.puts.append(records.task_ref_item(dealer_id, vehicle.vin, task.task_id, vehicle.delivered_at))
-    announcement = staff.task_created(tasks.as_task(dealer_id, task, ctx.now))
-    if tasks.create(dealer_id, task, ctx.now, noted=True):
-        effects.puts.append(outbox.new_item(announcement, ctx.now))  # this run made it: not recorded yet
-    else:
-        outbox.put(announcement, ctx.now)  # a run that crashed may have stopped before recording it
+    open_task(ctx, dealer_id, task, effects, vehicle.delivered_at)
 
 
 @handles(ServiceCompleted)
@@ -112,8 +106,11 @@ def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Ef
 
 @handles(SurveyCompleted)
 def on_survey(ctx: Context, data: SurveyCompleted, target: Target, effects: Effects) -> None:
-    """The customer's survey answers the return visits still open on the vehicle."""
+    """The customer's survey answers the return visits still open on the vehicle, and counts in the
+    week's joint satisfaction and the month's satisfaction of the vehicle's advisor."""
     dealer_id, vehicle = vehicle_of(target)
+    values = {"score": data.score, "advisor_id": vehicle.sales_advisor.id, "vin": vehicle.vin}
+    effects.puts.append(cases.fact(dealer_id, data.at, "survey", vehicle.vin, values))
     tenure = Tenure(dealer_id, vehicle.delivered_at)
     for task_id in records.task_ids(tenure, vehicle.vin):
         if task_id.startswith("service_return_visit-"):

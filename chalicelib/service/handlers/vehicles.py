@@ -12,7 +12,7 @@ from chalicelib.events.vehicle import InsurancePolicyUpdated
 from chalicelib.service import reminders
 from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
 from chalicelib.service.ownership import Target
-from chalicelib.store import records, tasks
+from chalicelib.store import cases, records, tasks
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ def on_closing_event(
     by = getattr(data, closing.by)
     record = {closing.by: by, closing.at: clock.iso(ctx.received_at), **_filed(data)}
     records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
+    if isinstance(data, HandoverConfirmed):  # counts in the week's handover accuracy
+        subject = task_rules.delivery_subject(vehicle.vin, vehicle.delivered_at)
+        accurate = {"accurate": not data.corrections, "corrections": len(data.corrections)}
+        effects.puts.append(cases.fact(dealer_id, ctx.received_at, "handover", subject, accurate))
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
     tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), ctx.now, by)
 
