@@ -356,6 +356,30 @@ def _webhook() -> dict[str, Any]:
     }
 
 
+def _period_read(
+    operation: str, summary: str, period: tuple[str, str, str], answer: tuple[str, str]
+) -> dict[str, Any]:
+    """A dealer's figures over a period named by one query parameter (`week`, `month`)."""
+    name, pattern, refused = period
+    return {
+        "get": {
+            "operationId": operation,
+            "summary": summary,
+            "security": KEY,
+            "parameters": [
+                _path_param("dealer_id", "The dealer whose data is read (a dealer key reads only its own)."),
+                {"name": name, "in": "query", "schema": {"type": "string", "pattern": pattern}},
+            ],
+            "responses": {
+                "200": _json(answer[0], _ref(answer[1])),
+                "400": _problem(refused),
+                "401": UNAUTHORIZED,
+                "404": NOT_YOURS,
+            },
+        }
+    }
+
+
 def _read_paths() -> dict[str, Any]:
     dealer = _path_param("dealer_id", "The dealer whose data is read (a dealer key reads only its own).")
     return {
@@ -438,48 +462,18 @@ def _read_paths() -> dict[str, Any]:
                 },
             }
         },
-        "/dealers/{dealer_id}/kpis": {
-            "get": {
-                "operationId": "dealerKpis",
-                "summary": "The dealer's KPI board of an ISO week (default: the current week).",
-                "security": KEY,
-                "parameters": [
-                    dealer,
-                    {
-                        "name": "week",
-                        "in": "query",
-                        "schema": {"type": "string", "pattern": "^\\d{4}-W\\d{2}$"},
-                    },
-                ],
-                "responses": {
-                    "200": _json("The board.", _ref("KpiBoard")),
-                    "400": _problem("Not an ISO week (YYYY-Www)."),
-                    "401": UNAUTHORIZED,
-                    "404": NOT_YOURS,
-                },
-            }
-        },
-        "/dealers/{dealer_id}/incentives": {
-            "get": {
-                "operationId": "dealerIncentives",
-                "summary": "Advisors' satisfaction and commission factor, specialists' converted leads.",
-                "security": KEY,
-                "parameters": [
-                    dealer,
-                    {
-                        "name": "month",
-                        "in": "query",
-                        "schema": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"},
-                    },
-                ],
-                "responses": {
-                    "200": _json("The month's figures.", _ref("Incentives")),
-                    "400": _problem("Not a month (YYYY-MM)."),
-                    "401": UNAUTHORIZED,
-                    "404": NOT_YOURS,
-                },
-            }
-        },
+        "/dealers/{dealer_id}/kpis": _period_read(
+            "dealerKpis",
+            "The dealer's KPI board of an ISO week (default: the current week).",
+            ("week", "^\\d{4}-W\\d{2}$", "Not an ISO week (YYYY-Www)."),
+            ("The board.", "KpiBoard"),
+        ),
+        "/dealers/{dealer_id}/incentives": _period_read(
+            "dealerIncentives",
+            "Advisors' satisfaction and commission factor, specialists' converted leads.",
+            ("month", "^\\d{4}-\\d{2}$", "Not a month (YYYY-MM)."),
+            ("The month's figures.", "Incentives"),
+        ),
         "/partners/{partner_id}/events/{webhook_id}": {
             "get": {
                 "operationId": "eventOutcome",

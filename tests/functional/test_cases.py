@@ -15,35 +15,6 @@ OPENED = NOW - timedelta(hours=1)
 ROLES = ("qc", "sales", "after_sales")
 
 
-def subscribe_filtered(topic_key: str, policy: dict[str, Any], name: str) -> Any:
-    """A queue subscribed to a topic with a filter policy, as each role's tool would subscribe."""
-    from chalicelib import aws
-    from chalicelib.settings import get_settings
-
-    sqs, sns = aws.client("sqs"), aws.client("sns")
-    url = sqs.create_queue(QueueName=f"probe-{name}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=get_settings().topics[topic_key],
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps(policy)},
-    )
-
-    def received() -> list[dict[str, Any]]:
-        out = []
-        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in got:
-                envelope = json.loads(message["Body"])
-                out.append(
-                    {"body": json.loads(envelope["Message"]), "attributes": envelope["MessageAttributes"]}
-                )
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return out
-
-    return received
-
-
 def complaint(
     text: str, complaint_id: str = "CP-1", opened_at: datetime = OPENED, **changes: Any
 ) -> dict[str, Any]:
@@ -72,8 +43,8 @@ def test_a_traditional_brake_failure_reaches_every_role_s_filtered_subscription_
     harness: Harness,
 ) -> None:
     post(harness, delivery())
-    queues = {role: subscribe_filtered("red_alerts", {"roles": [role]}, role) for role in ROLES}
-    collections = subscribe_filtered("red_alerts", {"roles": ["collections"]}, "collections")
+    queues = {role: subscribe("red_alerts", {"roles": [role]}, role) for role in ROLES}
+    collections = subscribe("red_alerts", {"roles": ["collections"]}, "collections")
     text = "客戶來電 13800138000：高速上剎車失靈，非常危險"
     post(harness, complaint(text))
     post(harness, complaint(text), msg_id="resent-under-another-id")

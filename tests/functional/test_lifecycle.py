@@ -18,19 +18,20 @@ def body_of(response: Any) -> Any:
     return json.loads(response.body)
 
 
-def subscribe(topic_key: str) -> Any:
-    """An SQS queue subscribed to one of our topics: what staff tools would receive."""
+def subscribe(topic_key: str, policy: dict[str, Any] | None = None, name: str | None = None) -> Any:
+    """An SQS queue subscribed to one of our topics, with a filter policy if given (as each role's
+    tool would subscribe): what staff tools would receive."""
     from chalicelib import aws
     from chalicelib.settings import get_settings
 
     sqs, sns = aws.client("sqs"), aws.client("sns")
-    url = sqs.create_queue(QueueName=f"probe-{topic_key}")["QueueUrl"]
+    url = sqs.create_queue(QueueName=f"probe-{name or topic_key}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "false"}
+    if policy is not None:
+        attributes["FilterPolicy"] = json.dumps(policy)
     sns.subscribe(
-        TopicArn=get_settings().topics[topic_key],
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "false"},
+        TopicArn=get_settings().topics[topic_key], Protocol="sqs", Endpoint=arn, Attributes=attributes
     )
 
     def received() -> list[dict[str, Any]]:
