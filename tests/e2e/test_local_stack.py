@@ -114,7 +114,6 @@ def test_a_traditional_brake_failure_complaint_reaches_every_role_within_two_sec
     payload["data"].update(complaint_id="CP-e2e-red", text="客戶說高速上剎車失靈，很危險")
     payload["data"]["opened_at"] = payload["timestamp"]
     answered = stack.post_event("dealer-demo", payload)
-    sent_at = time.monotonic()
     assert answered.status == 202
     received: dict[str, dict[str, Any]] = {}
 
@@ -126,8 +125,7 @@ def test_a_traditional_brake_failure_complaint_reaches_every_role_within_two_sec
                     received[role] = json.loads(json.loads(got[0]["Body"])["Message"])
         return len(received) == 3
 
-    stack.wait_for(every_role_has_it, what="the red alert at QC, sales and after-sales")
-    assert time.monotonic() - sent_at <= 2.0
+    stack.wait_for(every_role_has_it, timeout=2.0, what="the red alert at QC, sales and after-sales")
     for body in received.values():
         assert body["complaint_id"] == "CP-e2e-red" and body["severity"] == "red"
         assert body["dealer_id"] == "dealer-demo"
