@@ -446,3 +446,57 @@ def test_the_dealer_timeline_shows_its_records_newest_first_page_by_page(harness
     assert harness.get(f"/dealers/dealer-b/timeline?next={first['next']}", "dealer-b").status_code == 400
     assert harness.get("/dealers/dealer-a/timeline?next=garbage").status_code == 400
     assert harness.get("/dealers/dealer-a/timeline", "dealer-b").status_code == 404
+
+
+def test_a_step_applied_while_its_complaint_is_being_opened_still_ends_the_task(
+    harness: Harness, monkeypatch: Any
+) -> None:
+    """The step runs after the complaint's record is written but before its task exists (two
+    stream lanes at once): the complaint, reading its record again, ends the task."""
+    from chalicelib.service import work
+    from chalicelib.service.handlers import care, dealers
+
+    real_stream = harness.stream.handler
+    harness.stream.handler = lambda event, context: None  # accept now, apply by hand
+    assert (
+        harness.post("dealer-a", complaint("异味", "CP-race", vin=None), msg_id="race-open").status_code
+        == 202
+    )
+    assert (
+        harness.post("dealer-a", step("solution_proposed", "CP-race"), msg_id="race-step").status_code == 202
+    )
+    assert (
+        harness.post(
+            "dealer-a", event("dealer.feedback_opened", feedback_id="FB-race"), msg_id="race-fb"
+        ).status_code
+        == 202
+    )
+    assert (
+        harness.post(
+            "hq", reply("solution", "FB-race", dealer_id="dealer-a"), msg_id="race-reply"
+        ).status_code
+        == 202
+    )
+    harness.drain()
+    harness.stream.handler = real_stream
+    between = {"race-open": ("dealer-a", "race-step"), "race-fb": ("hq", "race-reply")}
+    running: list[str] = []
+
+    def interleaved(real: Any) -> Any:
+        def open_task(*args: Any, **kwargs: Any) -> Any:
+            other = between.get(running[-1])
+            if other is not None and other[1] not in running:
+                running.append(other[1])
+                assert work.handle(work.inbox_ref(*other)) == "applied"
+            return real(*args, **kwargs)
+
+        return open_task
+
+    monkeypatch.setattr(care, "open_task", interleaved(care.open_task))
+    monkeypatch.setattr(dealers, "open_task", interleaved(dealers.open_task))
+    for webhook_id in ("race-open", "race-fb"):
+        running.append(webhook_id)
+        assert work.handle(work.inbox_ref("dealer-a", webhook_id)) == "applied"
+    harness.drain()
+    assert [t["status"] for t in all_tasks(harness, kind="complaint_joint_solution")] == ["done"]
+    assert {t["status"] for t in all_tasks(harness, kind="dealer_feedback_reply")} == {"done"}

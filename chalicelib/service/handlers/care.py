@@ -114,7 +114,8 @@ def on_complaint_opened(ctx: Context, data: ComplaintOpened, target: Target, eff
             owners.append(records.vehicle_pk(dealer_id, vehicle.vin))
         effects.puts += _alert_entry(dealer_id, owners, record, excerpt(data.text))
     open_task(ctx, dealer_id, task, effects, vehicle.delivered_at if vehicle is not None else None)
-    _complaint_settled(ctx, dealer_id, record)
+    # Read again now that the task exists: a step applied meanwhile found no task to close.
+    _complaint_settled(ctx, dealer_id, cases.get_record("complaint", record.pk) or record)
 
 
 @handles(ComplaintAcknowledged, ComplaintSolutionProposed, ComplaintResolved)
@@ -175,7 +176,8 @@ def on_lead_captured(ctx: Context, data: LeadCaptured, target: Target, effects: 
     if open_task(ctx, dealer_id, task, effects, vehicle.delivered_at if vehicle is not None else None):
         latency = max(0.0, (record.pushed_at - data.captured_at).total_seconds())
         count("LeadPushSeconds", latency, unit="Seconds")
-    _lead_settled(ctx, dealer_id, record)
+    # Read again now that the task exists: a follow-up applied meanwhile found no task to close.
+    _lead_settled(ctx, dealer_id, cases.get_record("lead", record.pk) or record)
 
 
 @handles(LeadFollowedUp)

@@ -22,8 +22,10 @@ AMBIGUOUS_FEEDBACK = "ambiguous_feedback"
 def on_feedback_opened(ctx: Context, data: DealerFeedbackOpened, target: Target, effects: Effects) -> None:
     """Open HQ's two clocks: first reply within 24 h, solution within 72 h.
 
-    The dealer is noted under the feedback id before HQ's early replies are read, and HQ's reply
-    notes itself before it looks for the dealer: whichever runs second sees the other.
+    Each side writes what it knows before it reads the other's: the dealer is noted under the
+    feedback id, and its clocks opened, before HQ's early replies and the record are read; HQ's
+    reply notes itself before it looks for the dealer, and files itself before it stops clocks.
+    Whichever runs second sees the other, in any interleaving.
     """
     assert target.dealer_id is not None
     dealer_id = target.dealer_id
@@ -40,13 +42,15 @@ def on_feedback_opened(ctx: Context, data: DealerFeedbackOpened, target: Target,
     )
     for task in rules.feedback_tasks(dealer_id, data.feedback_id, data.opened_at):
         open_task(ctx, dealer_id, task, effects)
-    _, early = cases.feedback_refs(data.feedback_id)
     by = "hq"
+    _, early = cases.feedback_refs(data.feedback_id)
     for reply in early:
         by = reply["by"]
-        at = datetime.fromisoformat(reply["at"])
-        record = cases.reply_feedback(dealer_id, data.feedback_id, reply["kind"], at, ctx.now)
-    _stop_clocks(ctx, dealer_id, record, by)
+        cases.reply_feedback(
+            dealer_id, data.feedback_id, reply["kind"], datetime.fromisoformat(reply["at"]), ctx.now
+        )
+    # Read again now that the clocks exist: a reply applied meanwhile found none to stop.
+    _stop_clocks(ctx, dealer_id, cases.get_record("feedback", record.pk) or record, by)
 
 
 @handles(DealerFeedbackReplied)
