@@ -500,3 +500,12 @@ def test_a_step_applied_while_its_complaint_is_being_opened_still_ends_the_task(
     harness.drain()
     assert [t["status"] for t in all_tasks(harness, kind="complaint_joint_solution")] == ["done"]
     assert {t["status"] for t in all_tasks(harness, kind="dealer_feedback_reply")} == {"done"}
+
+
+def test_a_handover_confirmed_again_under_another_id_counts_once(harness: Harness) -> None:
+    post(harness, delivery())
+    post(harness, event("handover.confirmed", corrections=["basic.model"]), msg_id="confirm-1")
+    pin_both(NOW + timedelta(minutes=3))
+    post(harness, event("handover.confirmed", corrections=[]), msg_id="confirm-2")  # corrected
+    board = body_of(harness.get("/dealers/dealer-a/kpis?week=2026-W47"))
+    assert board["handover_accuracy"] == {"value": 1.0, "target": 0.98, "status": "green", "n": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
@@ -53,11 +54,16 @@ def on_closing_event(
     closing = CLOSING[ctx.event_type]
     by = getattr(data, closing.by)
     record = {closing.by: by, closing.at: clock.iso(ctx.received_at), **_filed(data)}
-    records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
-    if isinstance(data, HandoverConfirmed):  # counts in the week's handover accuracy
+    if isinstance(data, HandoverConfirmed):
+        # A handover counts once in the week's accuracy, in the week it was first confirmed; a
+        # confirmation sent again (under any id) replaces its figures, not its week.
+        first = (vehicle.handover_confirmation or {}).get("confirmed_at")
+        counts_at = datetime.fromisoformat(first) if first else ctx.received_at
+        record[closing.at] = clock.iso(counts_at)
         subject = task_rules.delivery_subject(vehicle.vin, vehicle.delivered_at)
         accurate = {"accurate": not data.corrections, "corrections": len(data.corrections)}
-        effects.puts.append(cases.fact(dealer_id, ctx.received_at, "handover", subject, accurate))
+        effects.puts.append(cases.fact(dealer_id, counts_at, "handover", subject, accurate))
+    records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
     tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), ctx.now, by)
 
