@@ -25,6 +25,7 @@ KPIS: tuple[str, ...] = tuple(TARGETS)
 SATISFACTION_FLOOR = 85.0  # below it, an advisor's commission factor is lowered (002 §4)
 SATISFACTION_WEIGHT = 0.10  # the share of commission satisfaction weighs (002 §4)
 
+FIRST_YEAR, LAST_YEAR = 2000, 9998
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -47,6 +48,7 @@ def parse_week(text: str) -> date:
     if not found:
         raise ValueError("a week is YYYY-Www, e.g. 2026-W48")
     year, week = int(found.group(1)), int(found.group(2))
+    _in_range(year)
     try:
         return date.fromisocalendar(year, week, 1)
     except ValueError as exc:
@@ -78,7 +80,15 @@ def parse_month(text: str) -> date:
     found = _MONTH.match(text or "")
     if not found or not 1 <= int(found.group(2)) <= 12:
         raise ValueError("a month is YYYY-MM, e.g. 2026-11")
+    _in_range(int(found.group(1)))
     return date(int(found.group(1)), int(found.group(2)), 1)
+
+
+def _in_range(year: int) -> None:
+    """Events before 2000 are refused (DESIGN.md §3): no period before it has data; nor after 9998,
+    whose last week would end past the calendar."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"the year is {FIRST_YEAR}-{LAST_YEAR}")
 
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
@@ -88,13 +98,19 @@ def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
 
 
 def _ratio(hits: int, total: int) -> float | None:
-    return round(hits / total, 4) if total else None
+    return hits / total if total else None
 
 
-def _figure(name: str, value: float | None, n: int) -> dict[str, Any]:
+def _figure(name: str, value: float | None, n: int, places: int = 4) -> dict[str, Any]:
+    """A KPI judged on its exact value (97.996 % is red against 98 %), shown rounded."""
     target = TARGETS[name]
     status = "no_data" if value is None else ("green" if value >= target else "red")
-    return {"value": value, "target": target, "status": status, "n": n}
+    return {
+        "value": None if value is None else round(value, places),
+        "target": target,
+        "status": status,
+        "n": n,
+    }
 
 
 def complaint_answered(fact: Fact, now: datetime) -> bool | None:
@@ -125,7 +141,7 @@ def board(facts: list[Fact], now: datetime) -> dict[str, Any]:
             "lead_conversion", _ratio(closed.count("converted"), len(closed)), len(closed)
         ),
         "joint_satisfaction": _figure(
-            "joint_satisfaction", round(statistics.fmean(scores), 2) if scores else None, len(scores)
+            "joint_satisfaction", statistics.fmean(scores) if scores else None, len(scores), places=2
         ),
         "complaint_response_24h": _figure(
             "complaint_response_24h", _ratio(sum(answered), len(answered)), len(answered)

@@ -45,6 +45,7 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...]
     synonyms: tuple[tuple[str, str], ...]  # (normalised variant, normalised standard), longest first
+    unless: tuple[str, ...] = ()  # phrases in which a variant is not that word (坐着火车: a train)
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,17 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
+_JOINERS = re.compile(r"[-‐‑‒–—―_/·・•]+")  # brake-failure, 刹车-失灵: read as spaced out
+
+
 def _script(text: str) -> str:
-    """NFKC, case folded, traditional to simplified; whitespace runs become one space."""
+    """NFKC, case folded, traditional to simplified; dashes and slashes, and whitespace runs,
+    become one space."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     # Format characters (zero-width spaces and joiners) would split a phrase invisibly.
     visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-    return re.sub(r"\s+", " ", str(_t2s().convert(visible))).strip()
+    spaced = _JOINERS.sub(" ", str(_t2s().convert(visible)))
+    return re.sub(r"\s+", " ", spaced).strip()
 
 
 def load_rules(raw: dict[str, Any]) -> RuleSet:
@@ -89,14 +95,18 @@ def load_rules(raw: dict[str, Any]) -> RuleSet:
         english = phrase.isascii()
         words = tuple(_script(str(w)) for w in entry.get("words") or (phrase.split() if english else ()))
         rules.append(Rule(rule_id, phrase if english else phrase.replace(" ", ""), severity, words, english))
+
+    def compact(value: str) -> str:
+        return _script(value).replace(" ", "")
+
     synonyms = sorted(
-        (
-            (_script(s["variant"]).replace(" ", ""), _script(s["standard"]).replace(" ", ""))
-            for s in raw["synonyms"]
-        ),
+        ((compact(s["variant"]), compact(s["standard"])) for s in raw["synonyms"]),
         key=lambda pair: -len(pair[0]),
     )
-    return RuleSet(tuple(rules), tuple(synonyms))
+    unless = sorted(
+        {compact(u) for s in raw["synonyms"] for u in s.get("unless") or ()}, key=len, reverse=True
+    )
+    return RuleSet(tuple(rules), tuple(synonyms), tuple(unless))
 
 
 @cache
@@ -104,14 +114,26 @@ def default_rules() -> RuleSet:
     return load_rules(json.loads(RULES_FILE.read_text(encoding="utf-8")))
 
 
+def _substitute(text: str, ruleset: RuleSet) -> str:
+    """Regional words to the mainland ones, except inside the phrases where they are not that word."""
+    kept: list[str] = []
+
+    def keep(found: re.Match[str]) -> str:
+        kept.append(found.group())
+        return f"\ue000{len(kept) - 1}\ue001"  # private-use marks: no rule contains them
+
+    if ruleset.unless:
+        text = re.sub("|".join(re.escape(u) for u in ruleset.unless), keep, text)
+    for variant, standard in ruleset.synonyms:
+        text = text.replace(variant, standard)
+    return re.sub("\ue000(\\d+)\ue001", lambda m: kept[int(m.group(1))], text)
+
+
 def normalise(text: str, rules: RuleSet | None = None) -> tuple[str, str]:
     """The text as rules read it: (spaced, for English words; compact, for Chinese phrases)."""
-    spaced = _script(text)
-    for variant, standard in (rules or default_rules()).synonyms:
-        spaced = spaced.replace(variant, standard)
-    compact = spaced.replace(" ", "")
-    for variant, standard in (rules or default_rules()).synonyms:  # a variant written with spaces
-        compact = compact.replace(variant, standard)
+    ruleset = rules or default_rules()
+    spaced = _substitute(_script(text), ruleset)
+    compact = _substitute(spaced.replace(" ", ""), ruleset)  # a variant written with spaces
     return spaced, compact
 
 

@@ -102,6 +102,7 @@ def improvement_case(
         "week": week,
         "kpi": kpi,
         "figures": figures,
+        "task_id": task_ids[0],  # the first clock's (the meeting); `task_ids` names both
         "task_ids": task_ids,
         "kind": "improvement_plan",
         "ref": f"{kpi}@{week}",

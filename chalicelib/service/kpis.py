@@ -26,7 +26,7 @@ METRIC_NAMES = {
 
 def _facts(dealer_id: str, start: datetime, end: datetime) -> list[rules.Fact]:
     return [
-        rules.Fact(item.kind, item.sk_instant, dict(item.values or {}), item.due_at, item.solution_at)
+        rules.Fact(item.kind, item.counts_at, dict(item.values or {}), item.due_at, item.solution_at)
         for item in cases.facts(dealer_id, start, end)
     ]
 

@@ -2,19 +2,22 @@
 
 Each record sits under the dealer that owns it (`COMPLAINT#<dealer>#<id>` …), so a second dealer
 using the same id writes a record of its own. Events about one record may arrive in any order
-and more than once: each sets only its own fields, and a "first" time (the first follow-up, the
-solution) is set only where none is, so the record converges whatever the order.
+and more than once, so the record converges on the same state whatever the order: each event
+sets only its own fields, a "first" time (the first follow-up, the solution) keeps the earliest
+one given and a "latest" one (the last outcome, the satisfaction) the latest, each by a
+conditional update. Every change adds one to the record's `rev`; the KPI facts that mirror a
+record keep only the newest revision they are given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
 from chalicelib.domain.cases import clocks_stopped
-from chalicelib.store import bind, put_if_absent
+from chalicelib.store import bind, conditional_update, put_if_absent
 from chalicelib.store.models import (
     ComplaintItem,
     FactItem,
@@ -25,7 +28,13 @@ from chalicelib.store.models import (
     RiskSignalItem,
 )
 
-RECORD_SK = {"complaint": "COMPLAINT", "lead": "LEAD", "feedback": "FEEDBACK"}
+RECORDS: dict[str, tuple[type[Any], str]] = {
+    "complaint": (ComplaintItem, "COMPLAINT"),
+    "lead": (LeadItem, "LEAD"),
+    "feedback": (FeedbackItem, "FEEDBACK"),
+}
+Group = tuple[str, dict[str, Any]]
+"""Fields set together, judged by the first one (a time): (`followed_up_at`, {its time, by whom})."""
 
 
 def complaint_pk(dealer_id: str, complaint_id: str) -> str:
@@ -40,20 +49,37 @@ def feedback_pk(dealer_id: str, feedback_id: str) -> str:
     return f"FEEDBACK#{dealer_id}#{feedback_id}"
 
 
-def _update(item: Any, values: dict[str, Any], first: Iterable[str] = ()) -> Any:
-    """Set the non-None `values` on the record (creating it); those named in `first` only where
-    the record has none yet. Returns the record as it now is."""
+def get_record(kind: str, pk: str) -> Any:
     bind()
-    model = type(item)
-    keep = set(first)
-    actions = [model.entity.set(model)]
-    for name, value in values.items():
-        if value is None:
-            continue
-        attribute = getattr(model, name)
-        actions.append(attribute.set(attribute | value) if name in keep else attribute.set(value))
-    item.update(actions=actions)
-    return item
+    model, sk = RECORDS[kind]
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _apply(
+    kind: str,
+    pk: str,
+    values: dict[str, Any],
+    earliest: Sequence[Group] = (),
+    latest: Sequence[Group] = (),
+) -> Any:
+    """Set the non-None `values` on the record (creating it); then each `earliest` group where the
+    record has none, or a later one; each `latest` group where it has none, or an earlier one.
+    Returns the record as it now is."""
+    bind()
+    model, sk = RECORDS[kind]
+    actions = [model.entity.set(model), model.rev.add(1)]
+    actions += [getattr(model, name).set(value) for name, value in values.items() if value is not None]
+    model(pk, sk).update(actions=actions)
+    for groups, later in ((earliest, False), (latest, True)):
+        for name, fields in groups:
+            attribute, value = getattr(model, name), fields[name]
+            better = (attribute < value) if later else (attribute > value)
+            sets = [getattr(model, f).set(v) for f, v in fields.items() if v is not None]
+            conditional_update(model(pk, sk), [*sets, model.rev.add(1)], attribute.does_not_exist() | better)
+    return get_record(kind, pk)
 
 
 # --- complaints -----------------------------------------------------------------------------------
@@ -61,9 +87,8 @@ def _update(item: Any, values: dict[str, Any], first: Iterable[str] = ()) -> Any
 
 def open_complaint(dealer_id: str, fields: dict[str, Any], now: datetime) -> ComplaintItem:
     """Record the complaint as opened (its text, triage, task and alert); steps already recorded stay."""
-    complaint_id = fields["complaint_id"]
-    item = ComplaintItem(complaint_pk(dealer_id, complaint_id), "COMPLAINT")
-    found: ComplaintItem = _update(item, {"dealer_id": dealer_id, **fields, "updated_at": now})
+    pk = complaint_pk(dealer_id, fields["complaint_id"])
+    found: ComplaintItem = _apply("complaint", pk, {"dealer_id": dealer_id, **fields, "updated_at": now})
     return found
 
 
@@ -83,29 +108,20 @@ def complaint_step(
     satisfaction: int | None,
     now: datetime,
 ) -> ComplaintItem:
-    """A step on the complaint: the first of each kind counts; a resolution's satisfaction is kept
-    (the latest one given)."""
+    """A step on the complaint: the earliest of each kind counts; the satisfaction of the latest
+    resolution that gave one is kept."""
     at_field, by_field = STEP_FIELDS[step]
-    item = ComplaintItem(complaint_pk(dealer_id, complaint_id), "COMPLAINT")
-    values = {
-        "complaint_id": complaint_id,
-        "dealer_id": dealer_id,
-        at_field: at,
-        by_field: by,
-        "satisfaction": satisfaction,
-        "updated_at": now,
-    }
-    found: ComplaintItem = _update(item, values, first=(at_field, by_field))
+    latest = (
+        [("satisfaction_at", {"satisfaction_at": at, "satisfaction": satisfaction})] if satisfaction else []
+    )
+    found: ComplaintItem = _apply(
+        "complaint",
+        complaint_pk(dealer_id, complaint_id),
+        {"complaint_id": complaint_id, "dealer_id": dealer_id, "updated_at": now},
+        earliest=[(at_field, {at_field: at, by_field: by})],
+        latest=latest,
+    )
     return found
-
-
-def get_record(kind: str, pk: str) -> Any:
-    bind()
-    model = {"complaint": ComplaintItem, "lead": LeadItem, "feedback": FeedbackItem}[kind]
-    try:
-        return model.get(pk, RECORD_SK[kind], consistent_read=True)
-    except model.DoesNotExist:
-        return None
 
 
 # --- leads ----------------------------------------------------------------------------------------
@@ -113,9 +129,11 @@ def get_record(kind: str, pk: str) -> Any:
 
 def capture_lead(dealer_id: str, fields: dict[str, Any], now: datetime) -> LeadItem:
     """Record the captured lead; it was pushed now unless an earlier run already pushed it."""
-    item = LeadItem(lead_pk(dealer_id, fields["lead_id"]), "LEAD")
-    found: LeadItem = _update(
-        item, {"dealer_id": dealer_id, **fields, "pushed_at": now, "updated_at": now}, first=("pushed_at",)
+    found: LeadItem = _apply(
+        "lead",
+        lead_pk(dealer_id, fields["lead_id"]),
+        {"dealer_id": dealer_id, **fields, "updated_at": now},
+        earliest=[("pushed_at", {"pushed_at": now})],
     )
     return found
 
@@ -123,21 +141,18 @@ def capture_lead(dealer_id: str, fields: dict[str, Any], now: datetime) -> LeadI
 def follow_up_lead(
     dealer_id: str, lead_id: str, advisor_id: str, outcome: str, at: datetime, now: datetime
 ) -> LeadItem:
-    """A follow-up: the first one is the follow-up time; the first `converted` or `lost` closes it."""
-    item = LeadItem(lead_pk(dealer_id, lead_id), "LEAD")
-    closing = outcome in ("converted", "lost")
-    values: dict[str, Any] = {
-        "lead_id": lead_id,
-        "dealer_id": dealer_id,
-        "followed_up_at": at,
-        "followed_up_by": advisor_id,
-        "outcome": outcome,
-        "updated_at": now,
-    }
-    if closing:
-        values.update(closed_at=at, closed_outcome=outcome, closed_by=advisor_id)
-    first = ("followed_up_at", "followed_up_by", "closed_at", "closed_outcome", "closed_by")
-    found: LeadItem = _update(item, values, first=first)
+    """A follow-up: the earliest is the follow-up time; the earliest `converted` or `lost` closes
+    the lead; the latest is its outcome now."""
+    earliest: list[Group] = [("followed_up_at", {"followed_up_at": at, "followed_up_by": advisor_id})]
+    if outcome in ("converted", "lost"):
+        earliest.append(("closed_at", {"closed_at": at, "closed_outcome": outcome, "closed_by": advisor_id}))
+    found: LeadItem = _apply(
+        "lead",
+        lead_pk(dealer_id, lead_id),
+        {"lead_id": lead_id, "dealer_id": dealer_id, "updated_at": now},
+        earliest=earliest,
+        latest=[("outcome_at", {"outcome_at": at, "outcome": outcome})],
+    )
     return found
 
 
@@ -145,17 +160,20 @@ def follow_up_lead(
 
 
 def open_feedback(dealer_id: str, fields: dict[str, Any], now: datetime) -> FeedbackItem:
-    item = FeedbackItem(feedback_pk(dealer_id, fields["feedback_id"]), "FEEDBACK")
-    found: FeedbackItem = _update(item, {"dealer_id": dealer_id, **fields, "updated_at": now})
+    pk = feedback_pk(dealer_id, fields["feedback_id"])
+    found: FeedbackItem = _apply("feedback", pk, {"dealer_id": dealer_id, **fields, "updated_at": now})
     return found
 
 
 def reply_feedback(dealer_id: str, feedback_id: str, kind: str, at: datetime, now: datetime) -> FeedbackItem:
-    """HQ's reply stops a clock: the first reply's, and a solution's (which is a reply too)."""
-    item = FeedbackItem(feedback_pk(dealer_id, feedback_id), "FEEDBACK")
-    values: dict[str, Any] = {"feedback_id": feedback_id, "dealer_id": dealer_id, "updated_at": now}
-    values.update({f"{clock_name}_at": at for clock_name in clocks_stopped(kind)})
-    found: FeedbackItem = _update(item, values, first=("first_reply_at", "solution_at"))
+    """HQ's reply stops a clock at its earliest reply: the first reply's, and a solution's (which is
+    a reply too)."""
+    found: FeedbackItem = _apply(
+        "feedback",
+        feedback_pk(dealer_id, feedback_id),
+        {"feedback_id": feedback_id, "dealer_id": dealer_id, "updated_at": now},
+        earliest=[(f"{name}_at", {f"{name}_at": at}) for name in clocks_stopped(kind)],
+    )
     return found
 
 
@@ -163,10 +181,15 @@ def _ref_pk(feedback_id: str) -> str:
     return f"FEEDBACKID#{feedback_id}"
 
 
-def feedback_ref(feedback_id: str, dealer_id: str) -> FeedbackRefItem:
-    """The note that `dealer_id` opened feedback of this id (HQ's replies name only the id)."""
+def feedback_ref(feedback_id: str, dealer_id: str, noted_at: datetime) -> FeedbackRefItem:
+    """The note that `dealer_id` opened feedback of this id (HQ's replies name only the id), with
+    when its feedback was received."""
     return FeedbackRefItem(
-        _ref_pk(feedback_id), f"DEALER#{dealer_id}", feedback_id=feedback_id, dealer_id=dealer_id
+        _ref_pk(feedback_id),
+        f"DEALER#{dealer_id}",
+        feedback_id=feedback_id,
+        dealer_id=dealer_id,
+        noted_at=noted_at,
     )
 
 
@@ -180,19 +203,21 @@ def drop_early_reply(feedback_id: str, webhook_id: str) -> None:
     FeedbackRefItem(_ref_pk(feedback_id), f"REPLY#{webhook_id}").delete()
 
 
-def feedback_refs(feedback_id: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """The dealers that opened feedback of this id, and HQ's replies that came before them."""
+def feedback_refs(feedback_id: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+    """The dealers that opened feedback of this id, in the order it reached CLM, and HQ's replies
+    that came before any did (with the webhook id each is kept under)."""
     bind()
-    dealers: list[str] = []
-    replies: list[dict[str, Any]] = []
+    dealers: list[tuple[str, str]] = []
+    replies: list[tuple[str, dict[str, Any]]] = []
     for item in FeedbackRefItem.query(_ref_pk(feedback_id), consistent_read=True):
         if not isinstance(item, FeedbackRefItem):
             continue
         if item.reply:
-            replies.append(dict(item.reply))
+            replies.append((item.sk.removeprefix("REPLY#"), dict(item.reply)))
         elif item.dealer_id:
-            dealers.append(item.dealer_id)
-    return sorted(dealers), replies
+            noted = clock.iso(item.noted_at) if item.noted_at else ""
+            dealers.append((noted, item.dealer_id))
+    return [dealer for _, dealer in sorted(dealers)], replies
 
 
 # --- audits ---------------------------------------------------------------------------------------
@@ -229,38 +254,67 @@ def risk_signals(dealer_id: str, start: datetime, end: datetime) -> list[RiskSig
 # --- facts that KPIs and incentives count ---------------------------------------------------------
 
 
-def _fact_key(dealer_id: str, counts_at: datetime, kind: str, subject: str) -> tuple[str, str]:
-    return f"FACT#{dealer_id}", f"{clock.iso(counts_at)}#{kind}#{subject}"
+def _fact_key(dealer_id: str, kind: str, subject: str) -> tuple[str, str]:
+    return f"FACT#{dealer_id}", f"{kind}#{subject}"
+
+
+def _order(counts_at: datetime, kind: str, subject: str) -> str:
+    return f"{clock.iso(counts_at)}#{kind}#{subject}"
 
 
 def fact(dealer_id: str, counts_at: datetime, kind: str, subject: str, values: dict[str, Any]) -> FactItem:
     """A fact one event knows whole (a confirmed handover, a survey), to be written in its batch."""
-    return FactItem(*_fact_key(dealer_id, counts_at, kind, subject), kind=kind, values=values)
+    return FactItem(
+        *_fact_key(dealer_id, kind, subject),
+        kind=kind,
+        counts_at=counts_at,
+        values=values,
+        lsi1sk=_order(counts_at, kind, subject),
+    )
 
 
-def update_fact(
+def mirror_fact(
     dealer_id: str,
-    counts_at: datetime,
     kind: str,
     subject: str,
-    **attributes: datetime | dict[str, Any] | None,
-) -> None:
-    """A fact several events know parts of (a complaint's due and solution times): each sets its own."""
-    item = FactItem(*_fact_key(dealer_id, counts_at, kind, subject))
-    _update(item, {"kind": kind, **attributes})
+    rev: int,
+    counts_at: datetime,
+    values: dict[str, Any] | None = None,
+    due_at: datetime | None = None,
+    solution_at: datetime | None = None,
+) -> bool:
+    """The fact a record's revision `rev` implies (a complaint's due and solution times, a lead's
+    follow-up): written unless a newer revision's already is. False when it was."""
+    bind()
+    item = FactItem(*_fact_key(dealer_id, kind, subject))
+
+    def put(attribute: Any, value: Any) -> Any:
+        return attribute.remove() if value is None else attribute.set(value)
+
+    actions = [
+        FactItem.entity.set(FactItem),
+        FactItem.kind.set(kind),
+        FactItem.counts_at.set(counts_at),
+        FactItem.lsi1sk.set(_order(counts_at, kind, subject)),
+        FactItem.rev.set(rev),
+        put(FactItem.values, values),
+        put(FactItem.due_at, due_at),
+        put(FactItem.solution_at, solution_at),
+    ]
+    return conditional_update(item, actions, FactItem.rev.does_not_exist() | (FactItem.rev < rev))
 
 
 def facts(dealer_id: str, start: datetime, end: datetime) -> list[FactItem]:
-    """The dealer's facts that count in [start, end), in time order."""
+    """The dealer's facts that count in [start, end), in time order (one range of the local index)."""
     bind()
     return [
         item
-        for item in FactItem.query(
+        for item in FactItem.due_order.query(
             f"FACT#{dealer_id}",
-            FactItem.sk.between(clock.iso(start), clock.iso(end)),
+            FactItem.lsi1sk.between(clock.iso(start), clock.iso(end)),
             consistent_read=True,
         )
-        if isinstance(item, FactItem) and item.sk < clock.iso(end)
+        if isinstance(item, FactItem) and item.counts_at < end
     ]
 
 

@@ -25,7 +25,8 @@ Layout (pk / sk):
     LEAD#<dealer>#<id>        LEAD                    service lead: push, follow-ups (+ its timeline)
     FEEDBACK#<dealer>#<id>    FEEDBACK                dealer feedback to HQ: its two clocks
     FEEDBACKID#<id>           DEALER#<dealer>|REPLY#… who opened feedback of that id; early replies
-    FACT#<dealer>             <instant>#<kind>#<id>   what the weekly KPIs and monthly incentives count
+    FACT#<dealer>             <kind>#<subject>        what the weekly KPIs and monthly incentives count
+                                                      (in lsi1 by the instant it counts at)
     OUTBOX#<id>               OUTBOX                  notification to deliver
     IDEMPOTENCY#...           ...                     Powertools idempotency records
 
@@ -34,8 +35,9 @@ Every record a dealer's event creates sits under a key that names that dealer (`
 resold car starts a new partition for its new dealer. Only `VIN#<vin>` is shared, and no read
 API shows it.
 
-LSI ``lsi1`` orders a partition by ``lsi1sk``; only tasks carry it (``<due_at UTC>#<task id>``), so
-a dealer's task list reads in due order, page by page.
+LSI ``lsi1`` orders a partition by ``lsi1sk``; only tasks (``<due_at UTC>#<task id>``: a dealer's
+task list reads in due order, page by page) and KPI facts (``<counts_at UTC>#<kind>#<subject>``: a
+week is one range) carry it.
 
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
 (open tasks by due time, reminders by trigger time, undelivered outbox items, SMS waiting for
@@ -46,7 +48,6 @@ sweeper queries it and the claim that handles an item removes its keys. One more
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -268,6 +269,8 @@ class ComplaintItem(Item, discriminator="complaint"):
     resolved_at = UTCDateTimeAttribute(null=True)
     resolved_by = UnicodeAttribute(null=True)
     satisfaction = NumberAttribute(null=True)
+    satisfaction_at = UTCDateTimeAttribute(null=True)  # of the latest resolution that gave one
+    rev = NumberAttribute(default=0)  # +1 on every change: the facts mirroring it keep the newest
     updated_at = UTCDateTimeAttribute()
 
 
@@ -287,10 +290,12 @@ class LeadItem(Item, discriminator="lead"):
     task_id = UnicodeAttribute(null=True)
     followed_up_at = UTCDateTimeAttribute(null=True)  # the first follow-up (follow-up time)
     followed_up_by = UnicodeAttribute(null=True)
-    outcome = UnicodeAttribute(null=True)  # the latest: contacted | converted | lost
-    closed_at = UTCDateTimeAttribute(null=True)  # the first follow-up that converted or lost it
+    outcome = UnicodeAttribute(null=True)  # the latest (by `at`): contacted | converted | lost
+    outcome_at = UTCDateTimeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)  # the earliest follow-up that converted or lost it
     closed_outcome = UnicodeAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
+    rev = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute()
 
 
@@ -304,6 +309,7 @@ class FeedbackItem(Item, discriminator="feedback"):
     opened_at = UTCDateTimeAttribute(null=True)
     first_reply_at = UTCDateTimeAttribute(null=True)
     solution_at = UTCDateTimeAttribute(null=True)
+    rev = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute()
 
 
@@ -313,7 +319,8 @@ class FeedbackRefItem(Item, discriminator="feedback_ref"):
 
     feedback_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute(null=True)
-    reply = JSONAttribute(null=True)  # {kind, by, at, dealer_id?}
+    noted_at = UTCDateTimeAttribute(null=True)  # when the dealer's feedback was received
+    reply = JSONAttribute(null=True)  # {kind, by, at}
 
 
 class RiskSignalItem(Item, discriminator="risk_signal"):
@@ -327,18 +334,17 @@ class RiskSignalItem(Item, discriminator="risk_signal"):
 
 
 class FactItem(Item, discriminator="fact"):
-    """Under `FACT#<dealer>`, sorted by when it counts (`<UTC instant>#<kind>#<id>`): one fact a KPI
-    or incentive counts. Events set only the attributes they know, so facts converge in any order."""
+    """Under `FACT#<dealer>` (sk `<kind>#<subject>`): one thing a KPI or incentive counts, in the
+    local index by when it counts (`lsi1sk` = `<UTC instant>#<kind>#<subject>`), so a week or a
+    month is one range. A fact that mirrors a record carries the record's `rev` and is replaced
+    only by a newer one, whatever order the writes land in."""
 
     kind = UnicodeAttribute()  # handover | complaint | lead_closed | follow_up | survey
+    counts_at = UTCDateTimeAttribute()
     values = JSONAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)  # complaint: when its solution was due
     solution_at = UTCDateTimeAttribute(null=True)
-
-    @property
-    def sk_instant(self) -> datetime:
-        """When the fact counts (the start of its sort key)."""
-        return datetime.fromisoformat(self.sk.split("#", 1)[0].replace("Z", "+00:00"))
+    rev = NumberAttribute(null=True)
 
 
 class KpiRunItem(Item, discriminator="kpi_run"):

@@ -237,21 +237,30 @@ def test_a_reply_before_the_feedback_and_a_reply_to_an_id_two_dealers_used(harne
     )
     assert {t["status"] for t in feedback_tasks(harness).values()} == {"done"}
 
+    # Two dealers used one id: a reply naming no dealer answers the one that reached CLM first,
+    # whatever the other (perhaps hostile) sends; naming a dealer answers that dealer.
     for dealer in ("dealer-a", "dealer-b"):
         post(harness, event("dealer.feedback_opened", feedback_id="FB-same"), sender=dealer)
-    assert harness.post("hq", reply("first_reply", "FB-same"), msg_id="ambiguous").status_code == 202
-    harness.drain()
-    outcome = body_of(harness.get("/partners/hq/events/ambiguous", "hq"))
-    assert (outcome["outcome"], outcome["reason"]) == ("ignored", "ambiguous_feedback")
-    post(harness, reply("first_reply", "FB-same", dealer_id="dealer-b"), sender="hq")
+    post(harness, reply("first_reply", "FB-same"), sender="hq")
 
-    def same(dealer):
+    def same(dealer: str) -> dict[str, str]:
         return {
             t["details"]["clock"]: t["status"] for t in all_tasks(harness, dealer) if t["ref"] == "FB-same"
         }
 
-    assert same("dealer-a") == {"first_reply": "open", "solution": "open"}
-    assert same("dealer-b") == {"first_reply": "done", "solution": "open"}
+    assert same("dealer-a") == {"first_reply": "done", "solution": "open"}
+    assert same("dealer-b") == {"first_reply": "open", "solution": "open"}
+    post(harness, reply("solution", "FB-same", dealer_id="dealer-b"), sender="hq")
+    assert same("dealer-a") == {"first_reply": "done", "solution": "open"}
+    assert same("dealer-b") == {"first_reply": "done", "solution": "done"}
+
+
+def test_an_early_reply_is_applied_once_not_inherited_by_a_later_dealer(harness: Harness) -> None:
+    post(harness, reply("first_reply", "FB-once"), sender="hq")
+    post(harness, event("dealer.feedback_opened", feedback_id="FB-once"))
+    post(harness, event("dealer.feedback_opened", feedback_id="FB-once"), sender="dealer-b")
+    assert feedback_tasks(harness)["first_reply"]["status"] == "done"
+    assert feedback_tasks(harness, "dealer-b")["first_reply"]["status"] == "open"
 
 
 def test_an_audit_shortfall_is_a_risk_signal_on_ops_and_on_the_board(harness: Harness) -> None:
@@ -509,3 +518,82 @@ def test_a_handover_confirmed_again_under_another_id_counts_once(harness: Harnes
     post(harness, event("handover.confirmed", corrections=[]), msg_id="confirm-2")  # corrected
     board = body_of(harness.get("/dealers/dealer-a/kpis?week=2026-W47"))
     assert board["handover_accuracy"] == {"value": 1.0, "target": 0.98, "status": "green", "n": 1}
+
+
+# --- found by review: order, resends, a hostile id, the calendar's edge ----------------------
+
+
+def _follow_up(outcome: str, at: Any, lead_id: str = "LD-o") -> dict[str, Any]:
+    return event("lead.followed_up", lead_id=lead_id, outcome=outcome, at=at.isoformat())
+
+
+def test_a_hostile_dealer_reusing_a_feedback_id_does_not_stop_hq_s_reply_reaching_dealer_a(
+    harness: Harness,
+) -> None:
+    """dealer-b opens feedback under dealer-a's id: HQ's reply (the §4 fields only) still stops
+    dealer-a's first-reply clock (dealer-a's reached CLM first)."""
+    post(harness, event("dealer.feedback_opened", feedback_id="FB-1"))
+    post(harness, event("dealer.feedback_opened", feedback_id="FB-1"), sender="dealer-b")  # hostile
+    post(harness, reply("first_reply", "FB-1"), sender="hq")  # feedback_id, by, at, kind: DESIGN §4
+    assert feedback_tasks(harness)["first_reply"]["status"] == "done"
+
+
+def test_lead_follow_ups_out_of_order_converge_on_the_first_follow_up(harness: Harness) -> None:
+    """contacted at +1 h, converted at +5 h; the network delivers them in either order. The record's
+    follow-up time and the KPI's follow-up hours must not depend on arrival order."""
+    for dealer in ("dealer-a", "dealer-b"):
+        post(harness, lead("LD-o", captured_at=NOW - timedelta(minutes=1), vin=None), sender=dealer)
+    first, later = NOW + timedelta(hours=1), NOW + timedelta(hours=5)  # pushed at NOW
+    pin_both(later + timedelta(minutes=1))
+    for dealer, order in (("dealer-a", ("contacted", "converted")), ("dealer-b", ("converted", "contacted"))):
+        for outcome in order:
+            post(harness, _follow_up(outcome, first if outcome == "contacted" else later), sender=dealer)
+    boards = {
+        d: body_of(harness.get(f"/dealers/{d}/kpis?week=2026-W47", d))["lead_follow_up_hours"]
+        for d in ("dealer-a", "dealer-b")
+    }
+    assert boards["dealer-a"] == {"median": 1.0, "n": 1}
+    assert boards["dealer-b"] == boards["dealer-a"]
+
+
+def test_two_solution_proposals_out_of_order_give_the_same_kpi(harness: Harness) -> None:
+    """A late revised proposal (30 h) arriving before the first one (2 h): the earliest counts, in
+    either order."""
+    opened = NOW - timedelta(hours=40)
+    early, late = opened + timedelta(hours=2), opened + timedelta(hours=30)
+    for dealer, order in (("dealer-a", (early, late)), ("dealer-b", (late, early))):
+        post(harness, complaint("空调不制冷", "CP-o", opened_at=opened, vin=None), sender=dealer)
+        for at in order:
+            post(
+                harness,
+                event("complaint.solution_proposed", complaint_id="CP-o", at=at.isoformat()),
+                sender=dealer,
+            )
+    got = {
+        d: body_of(harness.get(f"/dealers/{d}/kpis?week=2026-W47", d))["complaint_response_24h"]["value"]
+        for d in ("dealer-a", "dealer-b")
+    }
+    assert got == {"dealer-a": 1.0, "dealer-b": 1.0}
+
+
+def test_a_complaint_resent_with_a_corrected_opening_time_counts_once(harness: Harness) -> None:
+    """The DMS resends CP-r under a new webhook id with opened_at corrected by an hour: one record,
+    one task, one fact in the KPI."""
+    opened = NOW - timedelta(hours=40)
+    post(harness, complaint("空调不制冷", "CP-r", opened_at=opened, vin=None), msg_id="r-1")
+    post(
+        harness,
+        complaint("空调不制冷", "CP-r", opened_at=opened + timedelta(hours=1), vin=None),
+        msg_id="r-2",
+    )
+    assert len(all_tasks(harness, kind="complaint_joint_solution")) == 1
+    board = body_of(harness.get("/dealers/dealer-a/kpis?week=2026-W47"))
+    assert board["complaint_response_24h"]["n"] == 1, board["complaint_response_24h"]
+
+
+def test_a_week_or_month_at_the_start_of_the_calendar_is_a_4xx_not_a_5xx(harness: Harness) -> None:
+    """`0001-W01` and `0001-01` match the documented shapes; their local midnight lies before
+    datetime.min in UTC (OverflowError). A 5xx means "retry me" (DESIGN §3): never for bad input."""
+    for path in ("/dealers/dealer-a/kpis?week=0001-W01", "/dealers/dealer-a/incentives?month=0001-01"):
+        answer = harness.get(path)
+        assert answer.status_code < 500, (path, answer.status_code, answer.body[:200])

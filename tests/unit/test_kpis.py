@@ -36,6 +36,11 @@ def test_handover_accuracy_is_green_at_exactly_98_percent() -> None:
     assert kpis.board(handovers(48, 2), T)["handover_accuracy"]["status"] == "red"
 
 
+def test_a_kpi_is_judged_on_its_exact_value_and_shown_rounded() -> None:
+    figure = kpis.board(handovers(24499, 501), T)["handover_accuracy"]  # 97.996 %
+    assert figure["value"] == 0.98 and figure["status"] == "red"
+
+
 def test_lead_conversion_counts_closed_leads_only() -> None:
     closed = [Fact("lead_closed", T, {"outcome": "converted"})] * 3 + [
         Fact("lead_closed", T, {"outcome": "lost"})
@@ -95,13 +100,14 @@ def test_weeks_are_iso_weeks_in_the_dealers_time_zone() -> None:
     assert kpis.week_of(start, "Asia/Shanghai") == "2026-W48"
     assert kpis.week_of(start - timedelta(milliseconds=1), "Asia/Shanghai") == "2026-W47"
     assert kpis.previous_week("2027-W01") == "2026-W53"
-    for bad in ("2026-48", "2026-W54", "2025-W53", "W48", ""):
+    for bad in ("2026-48", "2026-W54", "2025-W53", "W48", "", "0001-W01", "1999-W52", "9999-W52"):
         with pytest.raises(ValueError):
             kpis.parse_week(bad)
     start, end = kpis.month_bounds("2026-12", "Asia/Shanghai")
     assert (start, end) == (datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
-    with pytest.raises(ValueError):
-        kpis.parse_month("2026-13")
+    for bad in ("2026-13", "0001-01", "2026-1"):
+        with pytest.raises(ValueError):
+            kpis.parse_month(bad)
 
 
 def test_incentives_lower_the_factor_below_85_and_count_converted_leads() -> None:

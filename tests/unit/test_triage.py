@@ -49,6 +49,9 @@ def test_a_safety_risk_is_red_in_every_script_and_spelling(text: str, rule: str)
     ("text", "near"),
     [
         ("刹车片更换多少钱", []),
+        ("我坐着火车来取车，车还没修好", []),  # 着火 across a word boundary: by train
+        ("我坐著火車來取車", []),
+        ("晚上吃着火锅聊到保养", []),
         ("保养预约下周三", []),
         ("刹车有点软，空调也失灵", ["brake_failure"]),  # both words, not the phrase
         ("The engine fired up fine", ["fire_en"]),  # "fire" is not "fired"

@@ -137,11 +137,18 @@ def on_complaint_step(
 def _complaint_settled(ctx: Context, dealer_id: str, record: ComplaintItem) -> None:
     """Whatever order its events came in: once a solution (or the resolution) is on file the joint
     task is done, and once the complaint is open too, the 24-hour KPI counts it."""
-    answered_at = record.solution_at or record.resolved_at
+    answered = [at for at in (record.solution_at, record.resolved_at) if at is not None]
+    answered_at = min(answered) if answered else None
     if record.opened_at is not None:
         due = record.opened_at + rules.JOINT_SOLUTION_WINDOW
-        cases.update_fact(
-            dealer_id, due, "complaint", record.complaint_id, due_at=due, solution_at=answered_at
+        cases.mirror_fact(
+            dealer_id,
+            "complaint",
+            record.complaint_id,
+            int(record.rev),
+            due,
+            due_at=due,
+            solution_at=answered_at,
         )
     if answered_at is not None:
         by = record.solution_by or record.resolved_by or "clm"
@@ -196,10 +203,11 @@ def _lead_settled(ctx: Context, dealer_id: str, record: LeadItem) -> None:
     tasks.close(
         dealer_id, rules.lead_task_id(dealer_id, record.lead_id), ctx.now, record.followed_up_by or "clm"
     )
+    rev = int(record.rev)
     if record.pushed_at is not None:
         hours = max(0.0, (record.followed_up_at - record.pushed_at).total_seconds() / 3600)
         values = {"hours": round(hours, 3), "advisor_id": record.followed_up_by}
-        cases.update_fact(dealer_id, record.followed_up_at, "follow_up", record.lead_id, values=values)
+        cases.mirror_fact(dealer_id, "follow_up", record.lead_id, rev, record.followed_up_at, values)
     if record.closed_at is not None and record.captured_at is not None:
         values = {
             "outcome": record.closed_outcome,
@@ -207,4 +215,4 @@ def _lead_settled(ctx: Context, dealer_id: str, record: LeadItem) -> None:
             "captured_by": record.captured_by,
             "grade": record.grade,
         }
-        cases.update_fact(dealer_id, record.closed_at, "lead_closed", record.lead_id, values=values)
+        cases.mirror_fact(dealer_id, "lead_closed", record.lead_id, rev, record.closed_at, values)

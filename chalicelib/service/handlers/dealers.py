@@ -15,8 +15,6 @@ from chalicelib.service.ownership import Target
 from chalicelib.store import cases, outbox, tasks
 from chalicelib.store.models import FeedbackItem
 
-AMBIGUOUS_FEEDBACK = "ambiguous_feedback"
-
 
 @handles(DealerFeedbackOpened)
 def on_feedback_opened(ctx: Context, data: DealerFeedbackOpened, target: Target, effects: Effects) -> None:
@@ -29,51 +27,37 @@ def on_feedback_opened(ctx: Context, data: DealerFeedbackOpened, target: Target,
     """
     assert target.dealer_id is not None
     dealer_id = target.dealer_id
-    cases.feedback_ref(data.feedback_id, dealer_id).save()
-    record = cases.open_feedback(
-        dealer_id,
-        {
-            "feedback_id": data.feedback_id,
-            "category": data.category,
-            "text": data.text,
-            "opened_at": data.opened_at,
-        },
-        ctx.now,
-    )
+    cases.feedback_ref(data.feedback_id, dealer_id, ctx.received_at).save()
+    fields = {"feedback_id": data.feedback_id, "category": data.category, "text": data.text}
+    record = cases.open_feedback(dealer_id, {**fields, "opened_at": data.opened_at}, ctx.now)
     for task in rules.feedback_tasks(dealer_id, data.feedback_id, data.opened_at):
         open_task(ctx, dealer_id, task, effects)
     by = "hq"
-    _, early = cases.feedback_refs(data.feedback_id)
-    for reply in early:
-        by = reply["by"]
-        cases.reply_feedback(
-            dealer_id, data.feedback_id, reply["kind"], datetime.fromisoformat(reply["at"]), ctx.now
-        )
+    dealers, early = cases.feedback_refs(data.feedback_id)
+    if dealers and dealers[0] == dealer_id:  # the replies that waited are for the first to open it
+        for webhook_id, reply in early:
+            by = reply["by"]
+            at = datetime.fromisoformat(reply["at"])
+            cases.reply_feedback(dealer_id, data.feedback_id, reply["kind"], at, ctx.now)
+            cases.drop_early_reply(data.feedback_id, webhook_id)
     # Read again now that the clocks exist: a reply applied meanwhile found none to stop.
     _stop_clocks(ctx, dealer_id, cases.get_record("feedback", record.pk) or record, by)
 
 
 @handles(DealerFeedbackReplied)
 def on_feedback_replied(ctx: Context, data: DealerFeedbackReplied, target: Target, effects: Effects) -> None:
-    """HQ's reply stops the first-reply clock; a solution stops both. A reply that names no dealer
-    applies to the one dealer that opened feedback of that id; while none has, it waits for it;
-    when several have, it applies to none (`ambiguous_feedback`: resend it with `dealer_id`)."""
+    """HQ's reply stops the first-reply clock; a solution stops both. One with `dealer_id` answers
+    that dealer's feedback; one without answers the feedback of that id that reached CLM first
+    (another dealer using the same id later changes nothing for it), and while no dealer has
+    opened one, it waits for the first that does."""
     dealer_id = target.dealer_id
     if dealer_id is None:
-        reply: dict[str, Any] = {
-            "kind": data.kind,
-            "by": data.by,
-            "at": data.at.isoformat(),
-            "dealer_id": None,
-        }
+        reply: dict[str, Any] = {"kind": data.kind, "by": data.by, "at": data.at.isoformat()}
         cases.early_reply(data.feedback_id, reply, ctx.webhook_id).save()
         dealers, _ = cases.feedback_refs(data.feedback_id)
         if not dealers:
-            return  # applied when the dealer's feedback arrives
-        cases.drop_early_reply(data.feedback_id, ctx.webhook_id)  # a dealer has it: not for later ones
-        if len(dealers) > 1:
-            effects.ignored = AMBIGUOUS_FEEDBACK
-            return
+            return  # applied when the first dealer's feedback of this id arrives
+        cases.drop_early_reply(data.feedback_id, ctx.webhook_id)
         dealer_id = dealers[0]
     record = cases.reply_feedback(dealer_id, data.feedback_id, data.kind, data.at, ctx.now)
     _stop_clocks(ctx, dealer_id, record, data.by)
