@@ -158,11 +158,19 @@ def red_twice(this_week: dict[str, Any], week_before: dict[str, Any]) -> list[st
     return [k for k in KPIS if this_week[k]["status"] == "red" and week_before[k]["status"] == "red"]
 
 
-def incentives(facts: list[Fact], lowered_factor: float) -> list[dict[str, Any]]:
+def incentives(
+    facts: list[Fact], lowered_factor: float, staff: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     """Per advisor: the month's after-sales satisfaction of their customers' vehicles and the
-    commission factor it sets; per specialist: the leads they captured that converted."""
+    commission factor it sets (1.0 without data); per specialist: the leads they captured that
+    converted. `staff` names the dealer's advisors (`sales`) and specialists (`after_sales`), so
+    those without a figure this month are listed too."""
     scores: dict[str, list[float]] = defaultdict(list)
     converted: dict[str, int] = defaultdict(int)
+    for advisor in (staff or {}).get("sales", []):
+        scores.setdefault(advisor, [])
+    for specialist in (staff or {}).get("after_sales", []):
+        converted.setdefault(specialist, 0)
     for fact in facts:
         if fact.kind == "survey" and fact.values.get("advisor_id") and "score" in fact.values:
             scores[str(fact.values["advisor_id"])].append(float(fact.values["score"]))

@@ -73,7 +73,9 @@ def incentives(dealer_id: str, month: str | None, now: datetime | None = None) -
         start, end = rules.month_bounds(chosen, tz)
     except ValueError as exc:
         raise errors.BadRequest(str(exc), errors=[{"field": "month", "message": str(exc)}]) from exc
-    staff = rules.incentives(_facts(dealer_id, start, end), get_settings().commission_lowered_factor)
+    staff = rules.incentives(
+        _facts(dealer_id, start, end), get_settings().commission_lowered_factor, cases.staff(dealer_id)
+    )
     return {"dealer_id": dealer_id, "month": chosen, "items": staff}
 
 

@@ -26,6 +26,7 @@ from chalicelib.store.models import (
     KpiRunItem,
     LeadItem,
     RiskSignalItem,
+    StaffItem,
 )
 
 RECORDS: dict[str, tuple[type[Any], str]] = {
@@ -316,6 +317,23 @@ def facts(dealer_id: str, start: datetime, end: datetime) -> list[FactItem]:
         )
         if isinstance(item, FactItem) and item.counts_at < end
     ]
+
+
+def staff_member(dealer_id: str, role: str, staff_id: str) -> StaffItem:
+    """The note that `staff_id` works for the dealer in `role` (to be written in an event's batch)."""
+    return StaffItem(f"DEALER#{dealer_id}", f"STAFF#{role}#{staff_id}", role=role, staff_id=staff_id)
+
+
+def staff(dealer_id: str) -> dict[str, list[str]]:
+    """The dealer's staff events have named, by role."""
+    bind()
+    found: dict[str, list[str]] = {}
+    for item in StaffItem.query(
+        f"DEALER#{dealer_id}", StaffItem.sk.startswith("STAFF#"), consistent_read=True
+    ):
+        if isinstance(item, StaffItem):
+            found.setdefault(item.role, []).append(item.staff_id)
+    return found
 
 
 def judged(dealer_id: str, week: str) -> bool:

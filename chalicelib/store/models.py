@@ -21,6 +21,7 @@ Layout (pk / sk):
     DEALER#<id>               TASK#<task id>          staff task
     DEALER#<id>               RISK#<audited at>       an audit's risk signal
     DEALER#<id>               KPIRUN#<week>           the weekly KPI job ran for that week
+    DEALER#<id>               STAFF#<role>#<id>       a staff member events named (incentives list them)
     COMPLAINT#<dealer>#<id>   COMPLAINT               complaint: text, triage, steps (+ its timeline)
     LEAD#<dealer>#<id>        LEAD                    service lead: push, follow-ups (+ its timeline)
     FEEDBACK#<dealer>#<id>    FEEDBACK                dealer feedback to HQ: its two clocks
@@ -347,6 +348,14 @@ class FactItem(Item, discriminator="fact"):
     rev = NumberAttribute(null=True)
 
 
+class StaffItem(Item, discriminator="staff"):
+    """Under the dealer (sk `STAFF#<role>#<id>`): a member of its staff events have named (an
+    advisor or specialist of a delivery, who captured or followed up a lead); incentives list them."""
+
+    role = UnicodeAttribute()  # sales | after_sales
+    staff_id = UnicodeAttribute()
+
+
 class KpiRunItem(Item, discriminator="kpi_run"):
     """Under the dealer: the weekly KPI job judged this week (once)."""
 
@@ -406,5 +415,6 @@ ALL_MODELS: tuple[type[Item], ...] = (
     FeedbackRefItem,
     RiskSignalItem,
     FactItem,
+    StaffItem,
     KpiRunItem,
 )

@@ -366,7 +366,19 @@ def test_incentives_of_a_month(harness: Harness) -> None:
     assert items[("sales", advisor)]["after_sales_satisfaction"] == {"mean": 80.0, "n": 1}
     assert items[("sales", advisor)]["commission_factor"] == 0.9
     assert items[("after_sales", "A-07")]["converted_leads"] == 1
-    assert body_of(harness.get("/dealers/dealer-a/incentives?month=2026-10"))["items"] == []
+    specialist = event("vehicle.delivered")["data"]["service_specialist"]["id"]
+    october = {
+        (i["role"], i["staff_id"]): i
+        for i in body_of(harness.get("/dealers/dealer-a/incentives?month=2026-10"))["items"]
+    }
+    assert october[("sales", advisor)] == {  # no data: listed, not lowered
+        "staff_id": advisor,
+        "role": "sales",
+        "after_sales_satisfaction": {"mean": None, "n": 0},
+        "commission_factor": 1.0,
+    }
+    assert october[("after_sales", specialist)]["converted_leads"] == 0
+    assert october[("after_sales", "A-07")]["converted_leads"] == 0
     assert harness.get("/dealers/dealer-a/incentives?month=2026-13").status_code == 400
 
 

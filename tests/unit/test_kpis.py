@@ -133,6 +133,19 @@ def test_incentives_lower_the_factor_below_85_and_count_converted_leads() -> Non
     assert found[("after_sales", "A-08")]["converted_leads"] == 0
 
 
+def test_incentives_list_the_dealer_s_staff_without_figures_too() -> None:
+    found = kpis.incentives([], 0.9, {"sales": ["S-09"], "after_sales": ["A-09"]})
+    assert found == [
+        {
+            "staff_id": "S-09",
+            "role": "sales",
+            "after_sales_satisfaction": {"mean": None, "n": 0},
+            "commission_factor": 1.0,
+        },
+        {"staff_id": "A-09", "role": "after_sales", "converted_leads": 0},
+    ]
+
+
 def test_audit_risk_signals() -> None:
     assert cases.audit_risks(42, 42, True, 0.95) == []
     assert cases.audit_risks(42, 41, False, 0.9499) == [

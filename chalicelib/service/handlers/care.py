@@ -175,6 +175,7 @@ def on_lead_captured(ctx: Context, data: LeadCaptured, target: Target, effects: 
         "captured_at": data.captured_at,
         "task_id": rules.lead_task_id(dealer_id, data.lead_id),
     }
+    effects.puts.append(cases.staff_member(dealer_id, "after_sales", data.captured_by))
     record = cases.capture_lead(dealer_id, fields, ctx.now)
     assert record.pushed_at is not None
     task = rules.lead_task(
@@ -191,6 +192,7 @@ def on_lead_captured(ctx: Context, data: LeadCaptured, target: Target, effects: 
 def on_lead_followed_up(ctx: Context, data: LeadFollowedUp, target: Target, effects: Effects) -> None:
     """The first follow-up ends the advisor's task; `converted` or `lost` closes the lead."""
     dealer_id = _dealer(target)
+    effects.puts.append(cases.staff_member(dealer_id, "sales", data.advisor_id))
     record = cases.follow_up_lead(dealer_id, data.lead_id, data.advisor_id, data.outcome, data.at, ctx.now)
     _lead_settled(ctx, dealer_id, record)
 

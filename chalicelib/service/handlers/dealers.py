@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.domain import cases as rules
 from chalicelib.events.dealer import DealerAuditCompleted, DealerFeedbackOpened, DealerFeedbackReplied
+from chalicelib.events.delivery import VehicleDelivered
 from chalicelib.observability import count
 from chalicelib.outbound import ops
 from chalicelib.service.handlers import Context, Effects, handles, open_task
@@ -95,3 +96,11 @@ def on_audit(ctx: Context, data: DealerAuditCompleted, target: Target, effects: 
         ops.risk_signal(target.dealer_id, data.audited_at, reasons, figures, ctx.webhook_id), ctx.now
     ):
         count("DealerRiskSignals", dealer_id=target.dealer_id)
+
+
+@handles(VehicleDelivered)
+def on_delivery_staff(ctx: Context, data: VehicleDelivered, target: Target, effects: Effects) -> None:
+    """A delivery names the dealer's advisor and specialist: incentives list them every month."""
+    assert target.dealer_id is not None
+    effects.puts.append(cases.staff_member(target.dealer_id, "sales", data.sales_advisor.id))
+    effects.puts.append(cases.staff_member(target.dealer_id, "after_sales", data.service_specialist.id))
