@@ -230,13 +230,35 @@ def _apply_all(secret: str, base: datetime, calls: list[str], counts: dict[str, 
     from chalicelib.store.inbox import InboxRef
 
     for n in range(10):
-        for i, event in enumerate(vehicle_events(f"LBRSTAPPLY{n:07d}", base)):
+        vin = f"LBRSTAPPLY{n:07d}"
+        for i, event in enumerate([*vehicle_events(vin, base), *care_events(vin, n, base)]):
             body = json.dumps(event, ensure_ascii=False).encode()
             webhook_id = f"apply-{n}-{i}"
             ingest("dealer-demo", signed(secret, body, webhook_id, int(clock.now().timestamp())), body)
             calls.clear()
             assert process(InboxRef("dealer-demo", webhook_id)) == "applied"
             counts[event["type"]].append(len(calls))
+
+
+CARE = ("complaint.opened", "complaint.solution_proposed", "lead.captured", "lead.followed_up")
+
+
+def care_events(vin: str, n: int, base: datetime) -> list[dict[str, Any]]:
+    """A red complaint and its solution, a lead and its conversion, about the vehicle (informational:
+    not in the burst's mix)."""
+    at = base + timedelta(days=8)
+    out = []
+    for event_type in CARE:
+        event = _example(event_type)
+        data = event["data"]
+        data.update({k: v for k, v in {"complaint_id": f"CP-{n}", "lead_id": f"LD-{n}"}.items() if k in data})
+        if "vin" in data:
+            data["vin"] = vin
+        for name in ("opened_at", "captured_at", "at"):
+            if name in data:
+                data[name] = (at + timedelta(hours=CARE.index(event_type))).isoformat()
+        out.append(event)
+    return out
 
 
 def apply_requests() -> tuple[dict[str, float], str]:
@@ -269,7 +291,11 @@ def apply_requests() -> tuple[dict[str, float], str]:
         reset()
     mean = {t: sum(c) / len(c) for t, c in counts.items()}
     mix = sum(share * mean[t] for t, share in MIX.items())
+    care = sum(mean[t] for t in CARE) / len(CARE)
     return (
-        {"apply_requests_per_event": mix},
-        "per event type: " + ", ".join(f"{t} {mean[t]:g}" for t in MIX),
+        {"apply_requests_per_event": mix, "care_requests_per_event": care},
+        "per event type: "
+        + ", ".join(f"{t} {mean[t]:g}" for t in MIX)
+        + "; care events (not in the mix): "
+        + ", ".join(f"{t} {mean[t]:g}" for t in CARE),
     )

@@ -68,19 +68,29 @@ def _apply(
 ) -> Any:
     """Set the non-None `values` on the record (creating it); then each `earliest` group where the
     record has none, or a later one; each `latest` group where it has none, or an earlier one.
-    Returns the record as it now is."""
+    Returns the record as it now is.
+
+    The values ride with the first group's update (where it fails, the record exists already and
+    an earlier event set them); the last update's answer is the record, unless it failed.
+    """
     bind()
     model, sk = RECORDS[kind]
-    actions = [model.entity.set(model), model.rev.add(1)]
-    actions += [getattr(model, name).set(value) for name, value in values.items() if value is not None]
-    model(pk, sk).update(actions=actions)
-    for groups, later in ((earliest, False), (latest, True)):
-        for name, fields in groups:
-            attribute, value = getattr(model, name), fields[name]
-            better = (attribute < value) if later else (attribute > value)
-            sets = [getattr(model, f).set(v) for f, v in fields.items() if v is not None]
-            conditional_update(model(pk, sk), [*sets, model.rev.add(1)], attribute.does_not_exist() | better)
-    return get_record(kind, pk)
+    base = [model.entity.set(model), model.rev.add(1)]
+    base += [getattr(model, name).set(value) for name, value in values.items() if value is not None]
+    groups = [(group, False) for group in earliest] + [(group, True) for group in latest]
+    item = model(pk, sk)
+    if not groups:
+        item.update(actions=base)
+        return item
+    current: Any = None
+    for position, ((name, fields), later) in enumerate(groups):
+        attribute, value = getattr(model, name), fields[name]
+        better = (attribute < value) if later else (attribute > value)
+        sets = [getattr(model, f).set(v) for f, v in fields.items() if v is not None]
+        actions = [*base, *sets] if position == 0 else [*sets, model.rev.add(1)]
+        item = model(pk, sk)
+        current = item if conditional_update(item, actions, attribute.does_not_exist() | better) else None
+    return current if current is not None else get_record(kind, pk)
 
 
 # --- complaints -----------------------------------------------------------------------------------
@@ -113,7 +123,9 @@ def complaint_step(
     resolution that gave one is kept."""
     at_field, by_field = STEP_FIELDS[step]
     latest = (
-        [("satisfaction_at", {"satisfaction_at": at, "satisfaction": satisfaction})] if satisfaction else []
+        [("satisfaction_at", {"satisfaction_at": at, "satisfaction": satisfaction})]
+        if satisfaction is not None
+        else []
     )
     found: ComplaintItem = _apply(
         "complaint",

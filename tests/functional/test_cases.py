@@ -609,3 +609,13 @@ def test_a_week_or_month_at_the_start_of_the_calendar_is_a_4xx_not_a_5xx(harness
     for path in ("/dealers/dealer-a/kpis?week=0001-W01", "/dealers/dealer-a/incentives?month=0001-01"):
         answer = harness.get(path)
         assert answer.status_code < 500, (path, answer.status_code, answer.body[:200])
+
+
+def test_the_latest_resolution_s_satisfaction_is_kept_even_a_zero(harness: Harness) -> None:
+    post(harness, delivery())
+    post(harness, complaint("异响", "CP-s"))
+    post(harness, step("resolved", "CP-s", at=NOW - timedelta(minutes=10), satisfaction=0))
+    post(harness, step("resolved", "CP-s", at=NOW - timedelta(minutes=20), satisfaction=90))  # older
+    (record,) = view(harness)["complaints"]
+    assert record["status"] == "resolved" and record["satisfaction"] == 0
+    assert datetime.fromisoformat(record["resolved_at"]) == NOW - timedelta(minutes=20)  # the earliest
