@@ -199,40 +199,27 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
-            "timeline": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "at", "partner_id", "webhook_id", "data"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "at": {"type": "string", "format": "date-time"},
-                        "partner_id": {"type": "string"},
-                        "webhook_id": {"type": "string"},
-                        "data": {"type": "object"},
-                    },
-                },
-            },
+            "timeline": {"type": "array", "items": _ref("TimelineEntry")},
+        },
+    },
+    "TimelineEntry": {
+        "type": "object",
+        "description": "An event (or what CLM did about one: alert.raised, reminder.sent …) and its data "
+        "without names, phones or birthdays.",
+        "required": ["type", "at", "partner_id", "webhook_id", "data"],
+        "properties": {
+            "type": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "partner_id": {"type": "string"},
+            "webhook_id": {"type": "string"},
+            "data": {"type": "object"},
         },
     },
     "TimelinePage": {
         "type": "object",
         "required": ["items", "next"],
         "properties": {
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "at", "partner_id", "webhook_id", "data"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "at": {"type": "string", "format": "date-time"},
-                        "partner_id": {"type": "string"},
-                        "webhook_id": {"type": "string"},
-                        "data": {"type": "object"},
-                    },
-                },
-            },
+            "items": {"type": "array", "items": _ref("TimelineEntry")},
             "next": _nullable("string"),
         },
     },

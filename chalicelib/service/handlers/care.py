@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain import cases as rules
-from chalicelib.domain.triage import triage
+from chalicelib.domain.triage import excerpt, triage
 from chalicelib.events.care import (
     ComplaintAcknowledged,
     ComplaintOpened,
@@ -66,8 +66,6 @@ def _alert_entry(dealer_id: str, owners: list[str], record: ComplaintItem, excer
 def on_complaint_opened(ctx: Context, data: ComplaintOpened, target: Target, effects: Effects) -> None:
     """Triage the text; a red one is published to `red-alerts` before anything else is written.
     Then the joint-solution task (24 h) for the vehicle's advisor, or the dealer's sales role."""
-    from chalicelib.domain.triage import excerpt
-
     dealer_id = _dealer(target)
     records.update_customer(dealer_id, data.customer_id, {}, ctx.now)
     triaged = triage(data.text)
