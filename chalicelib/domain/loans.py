@@ -1,0 +1,80 @@
+"""Loan standing from its schedule (DESIGN.md §6, §8; seeds 000, 003). Pure: no AWS.
+
+Date-only deadlines count in the customer's time zone: an installment due on a date is missed
+from 00:00 local the day after, and "days past due" counts local days since the oldest unpaid
+installment's due date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+BUCKETS = ((1, 30, "1-30"), (31, 60, "31-60"), (61, 90, "61-90"))
+COLLECTIONS_AFTER_DAYS = 30  # a collections task for HQ at 30 days past due (000, 003)
+
+
+@dataclass(frozen=True)
+class Installment:
+    seq: int
+    due_date: date
+    amount_minor: int
+    payment_ref: str
+    paid_at: datetime | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.paid_at is not None
+
+
+def installments(schedule: list[dict[str, Any]]) -> list[Installment]:
+    """The schedule as stored (JSON) in due order."""
+    out = [
+        Installment(
+            int(entry["seq"]),
+            date.fromisoformat(entry["due_date"]),
+            int(entry["amount_minor"]),
+            str(entry["payment_ref"]),
+            datetime.fromisoformat(entry["paid_at"]) if entry.get("paid_at") else None,
+        )
+        for entry in schedule
+    ]
+    return sorted(out, key=lambda i: (i.due_date, i.seq))
+
+
+def local_day(instant: datetime, tz: str) -> date:
+    return instant.astimezone(ZoneInfo(tz)).date()
+
+
+def days_past_due(schedule: list[Installment], today: date) -> int:
+    """Local days since the oldest unpaid installment fell due (0 when none is late)."""
+    late = [i for i in schedule if not i.paid and i.due_date < today]
+    return (today - late[0].due_date).days if late else 0
+
+
+def dpd_bucket(days: int) -> str | None:
+    """The delinquency bucket of `days` past due: 1-30, 31-60, 61-90, 90+ (None when current)."""
+    if days <= 0:
+        return None
+    for low, high, name in BUCKETS:
+        if low <= days <= high:
+            return name
+    return "90+"
+
+
+def next_due(schedule: list[Installment]) -> Installment | None:
+    """The oldest unpaid installment (late or not)."""
+    return next((i for i in schedule if not i.paid), None)
+
+
+def outstanding_minor(schedule: list[Installment]) -> int:
+    return sum(i.amount_minor for i in schedule if not i.paid)
+
+
+def status(schedule: list[Installment], today: date, settled: bool) -> str:
+    """`settled` (settled, or nothing left to pay), `overdue` (an installment late), else `current`."""
+    if settled or next_due(schedule) is None:
+        return "settled"
+    return "overdue" if days_past_due(schedule, today) > 0 else "current"
