@@ -169,6 +169,7 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+            "loans": {"type": "array", "items": {"type": "object"}},
             "complaints": {
                 "type": "array",
                 "description": "The dealer's complaints about the vehicle, triaged; text without phones.",
@@ -201,6 +202,33 @@ SCHEMAS: dict[str, Any] = {
             },
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
         },
+    },
+    "Loan": {
+        "type": "object",
+        "description": "A loan as the dealer sees it today; the customer's name and phone masked.",
+        "required": ["loan_id", "vin", "next_due_date", "days_past_due", "outstanding_minor", "status"],
+        "properties": {
+            "loan_id": {"type": "string"},
+            "finance_id": {"type": "string"},
+            "vin": {"type": "string"},
+            "customer_id": {"type": "string"},
+            "customer": {"type": "object"},
+            "currency": {"type": "string"},
+            "principal_minor": {"type": "integer"},
+            "next_due_date": {"type": ["string", "null"], "format": "date"},
+            "days_past_due": {"type": "integer"},
+            "dpd_bucket": {"enum": ["1-30", "31-60", "61-90", "90+", None]},
+            "outstanding_minor": {"type": "integer"},
+            "installments_paid": {"type": "integer"},
+            "installments": {"type": "integer"},
+            "status": {"enum": ["current", "overdue", "settled"]},
+            "settled_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "LoanPage": {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": _ref("Loan")}, "next": _nullable("string")},
     },
     "TimelineEntry": {
         "type": "object",
@@ -444,6 +472,29 @@ def _read_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("One page.", _ref("TimelinePage")),
                     "400": _problem("Bad limit or cursor."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/loans": {
+            "get": {
+                "operationId": "dealerLoans",
+                "summary": "The dealer's customers' loans and where each stands today.",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {"name": "status", "in": "query", "schema": {"enum": ["current", "overdue", "settled"]}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {"name": "next", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("One page.", _ref("LoanPage")),
+                    "400": _problem("Unknown status, bad limit or cursor."),
                     "401": UNAUTHORIZED,
                     "404": NOT_YOURS,
                 },

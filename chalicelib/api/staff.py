@@ -56,6 +56,15 @@ def dealer_timeline(dealer_id: str) -> Response:
     return _answer(dealer_id, lambda _: read.dealer_timeline(dealer_id, query))
 
 
+@staff_api.route("/dealers/{dealer_id}/loans", methods=["GET"])
+def dealer_loans(dealer_id: str) -> Response:
+    """The dealer's customers' loans and where each stands today (`?status=current|overdue|settled`)."""
+    from chalicelib.service import read
+
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: read.list_loans(dealer_id, query))
+
+
 @staff_api.route("/dealers/{dealer_id}/kpis", methods=["GET"])
 def kpis(dealer_id: str) -> Response:
     """The dealer's KPI board of an ISO week (`?week=YYYY-Www`, default the current week)."""

@@ -7,6 +7,7 @@ installment's due date.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,22 +23,19 @@ class Installment:
     due_date: date
     amount_minor: int
     payment_ref: str
-    paid_at: datetime | None = None
-
-    @property
-    def paid(self) -> bool:
-        return self.paid_at is not None
+    paid: bool = False
 
 
-def installments(schedule: list[dict[str, Any]]) -> list[Installment]:
-    """The schedule as stored (JSON) in due order."""
+def installments(schedule: list[dict[str, Any]], paid: Iterable[int] = ()) -> list[Installment]:
+    """The schedule as stored (JSON) in due order; `paid`: the seqs paid."""
+    done = set(paid)
     out = [
         Installment(
             int(entry["seq"]),
             date.fromisoformat(entry["due_date"]),
             int(entry["amount_minor"]),
             str(entry["payment_ref"]),
-            datetime.fromisoformat(entry["paid_at"]) if entry.get("paid_at") else None,
+            int(entry["seq"]) in done,
         )
         for entry in schedule
     ]

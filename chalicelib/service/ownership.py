@@ -51,11 +51,19 @@ class Wait:
 
 
 def dealer_of(partner_kind: str, partner_id: str, data: Any) -> str | None:
-    """The dealer an event speaks for: a dealer itself, or the dealer a finance event names."""
+    """The dealer an event speaks for: a dealer itself, the dealer a finance event names, or the
+    dealer of the finance partner's loan it names (`loan.settled`)."""
     if partner_kind == "dealer":
         return partner_id
     found = getattr(data, "dealer_id", None)
-    return found if isinstance(found, str) else None
+    if isinstance(found, str):
+        return found
+    loan_id = getattr(data, "loan_id", None)
+    if partner_kind == "finance" and isinstance(loan_id, str):
+        from chalicelib.store import loans
+
+        return loans.dealer_of(partner_id, loan_id)
+    return None
 
 
 def _current(dealer_id: str | None, vin: str | None) -> VehicleItem | None:

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from chalicelib import clock, errors, store
+from chalicelib.domain import loans as loan_rules
 from chalicelib.domain.cases import complaint_status
 from chalicelib.domain.masking import mask_name, mask_phone, mask_phones_in
 from chalicelib.domain.tasks import STATUSES, may_complete
 from chalicelib.inbound import partners
-from chalicelib.store import cases, inbox, records, tasks
+from chalicelib.store import cases, inbox, loans, records, tasks
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -204,6 +205,10 @@ def vehicle_timeline(dealer_id: str, vin: str) -> dict[str, Any]:
         "next_service": _next_service(vehicle.next_service),
         "reminders": [_reminder(r, vehicle.next_service) for r in found.reminders],
         **_cases(dealer_id, found.timeline),
+        "loans": [
+            {k: v for k, v in loan_view(item, customer, _today()).items() if k != "customer"}
+            for item in loans.of_vehicle(dealer_id, vin)
+        ],
         "timeline": [
             timeline_entry_view(i)
             for i in found.timeline
@@ -280,6 +285,59 @@ def lead_view(record: Any) -> dict[str, Any]:
         "closed_at": _at(record.closed_at),
         "task_id": record.task_id,
     }
+
+
+LOAN_STATUSES = ("current", "overdue", "settled")
+
+
+def loan_view(item: Any, customer: Any, today: Any) -> dict[str, Any]:
+    """A loan as the dealer sees it: where it stands today; the customer's name and phone masked."""
+    schedule = loan_rules.installments(item.schedule, item.paid_seqs or ())
+    settled = item.settled_at is not None
+    upcoming = None if settled else loan_rules.next_due(schedule)
+    days = 0 if settled else loan_rules.days_past_due(schedule, today)
+    return {
+        "loan_id": item.loan_id,
+        "finance_id": item.finance_id,
+        "vin": item.vin,
+        "customer_id": item.customer_id,
+        "customer": {
+            "name": mask_name(customer.name) if customer is not None else None,
+            "phone": mask_phone(customer.phone) if customer is not None else None,
+        },
+        "currency": item.currency,
+        "principal_minor": int(item.principal_minor),
+        "next_due_date": upcoming.due_date.isoformat() if upcoming is not None else None,
+        "days_past_due": days,
+        "dpd_bucket": loan_rules.dpd_bucket(days),
+        "outstanding_minor": 0 if settled else loan_rules.outstanding_minor(schedule),
+        "installments_paid": sum(1 for i in schedule if i.paid),
+        "installments": len(schedule),
+        "status": loan_rules.status(schedule, today, settled),
+        "settled_at": _at(item.settled_at),
+    }
+
+
+def _today() -> Any:
+    from chalicelib.settings import get_settings
+
+    return loan_rules.local_day(clock.now(), get_settings().local_tz)
+
+
+def list_loans(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    """The dealer's loans, a page at a time; `status` filters by where each stands today."""
+    status = query.get("status") or None
+    if status is not None and status not in LOAN_STATUSES:
+        raise errors.BadRequest(
+            "Unknown status.", errors=[{"field": "status", "message": f"one of {', '.join(LOAN_STATUSES)}"}]
+        )
+    try:
+        found, cursor = loans.page(dealer_id, _limit(query), query.get("next") or None)
+    except store.BadCursor as exc:
+        raise _bad_cursor(exc) from exc
+    today = _today()
+    views = [loan_view(i, records.get_customer(dealer_id, i.customer_id), today) for i in found]
+    return {"items": [v for v in views if status is None or v["status"] == status], "next": cursor}
 
 
 def kpis(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:

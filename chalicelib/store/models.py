@@ -22,6 +22,9 @@ Layout (pk / sk):
     DEALER#<id>               RISK#<audited at>       an audit's risk signal
     DEALER#<id>               KPIRUN#<week>           the weekly KPI job ran for that week
     DEALER#<id>               STAFF#<role>#<id>       a staff member events named (incentives list them)
+    DEALER#<id>               LOAN#<finance>#<loan>   a loan of the dealer's customer: schedule, paid
+    LOAN#<finance>#<loan>     LOAN                    the loan's dealer (+ its timeline)
+    PAYREF#<payment ref>      PAYREF                  the installment a gateway's order number pays
     COMPLAINT#<dealer>#<id>   COMPLAINT               complaint: text, triage, steps (+ its timeline)
     LEAD#<dealer>#<id>        LEAD                    service lead: push, follow-ups (+ its timeline)
     FEEDBACK#<dealer>#<id>    FEEDBACK                dealer feedback to HQ: its two clocks
@@ -58,6 +61,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -356,6 +360,43 @@ class StaffItem(Item, discriminator="staff"):
     staff_id = UnicodeAttribute()
 
 
+class LoanItem(Item, discriminator="loan"):
+    """Under the loan's dealer (sk `LOAN#<finance partner>#<loan id>`), so the dealer's loans list
+    in one query: the schedule as booked, the installments paid (a set: payments add to it in any
+    order), and whether the finance arm settled it."""
+
+    loan_id = UnicodeAttribute()
+    finance_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    vin = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    principal_minor = NumberAttribute()
+    currency = UnicodeAttribute()
+    schedule = JSONAttribute()  # [{seq, due_date, amount_minor, payment_ref}]
+    paid_seqs = NumberSetAttribute(null=True)
+    booked_at = UTCDateTimeAttribute()
+    settled_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class LoanRefItem(Item, discriminator="loan_ref"):
+    """Under `LOAN#<finance partner>#<loan id>` (sk `LOAN`): the loan's dealer (a `loan.settled`
+    names only the loan), or the settlement that came before the booking."""
+
+    dealer_id = UnicodeAttribute(null=True)
+    settled_at = UTCDateTimeAttribute(null=True)
+
+
+class PaymentRefItem(Item, discriminator="payment_ref"):
+    """Under `PAYREF#<payment ref>`: the installment a gateway's order number pays."""
+
+    finance_id = UnicodeAttribute()
+    loan_id = UnicodeAttribute()
+    dealer_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    amount_minor = NumberAttribute()
+
+
 class KpiRunItem(Item, discriminator="kpi_run"):
     """Under the dealer: the weekly KPI job judged this week (once)."""
 
@@ -417,4 +458,7 @@ ALL_MODELS: tuple[type[Item], ...] = (
     FactItem,
     StaffItem,
     KpiRunItem,
+    LoanItem,
+    LoanRefItem,
+    PaymentRefItem,
 )

@@ -14,10 +14,7 @@ def schedule(*paid: int) -> list[loans.Installment]:
         {"seq": n, "due_date": f"2026-{n:02d}-28", "amount_minor": 350000, "payment_ref": f"P{n:02d}"}
         for n in range(1, 4)
     ]
-    for entry in raw:
-        if entry["seq"] in paid:
-            entry["paid_at"] = "2026-01-01T00:00:00+00:00"
-    return loans.installments(raw)
+    return loans.installments(raw, paid)
 
 
 def test_days_past_due_count_from_the_oldest_unpaid_installment() -> None:

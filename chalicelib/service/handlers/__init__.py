@@ -99,4 +99,4 @@ def vehicle_of(target: Target) -> tuple[str, Any]:
 
 
 # The capability modules register their handlers as they are imported.
-from chalicelib.service.handlers import care, customers, dealers, mileage, vehicles  # noqa: E402, F401
+from chalicelib.service.handlers import care, customers, dealers, finance, mileage, vehicles  # noqa: E402, F401

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.events.care import PREFERENCE_FIELDS, CustomerPreferencesUpdated
-from chalicelib.events.finance import LoanBooked
 from chalicelib.events.sales import NegotiationRecorded, TestDriveCompleted
 from chalicelib.service import reminders
 from chalicelib.service.handlers import Context, Effects, handles
@@ -13,7 +12,7 @@ from chalicelib.service.ownership import Target
 from chalicelib.store import records
 
 
-@handles(TestDriveCompleted, NegotiationRecorded, LoanBooked)
+@handles(TestDriveCompleted, NegotiationRecorded)
 def on_customer_mentioned(ctx: Context, data: Any, target: Target, effects: Effects) -> None:
     """The dealer's customer of that id exists from its first mention on (its contact comes with
     the delivery)."""

@@ -1,0 +1,97 @@
+"""Loans from the finance arm: kept under the loan's dealer, listed with where each stands today,
+settled by loan id in either order, and nobody else's (DESIGN.md §4, §8)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, timedelta
+from typing import Any
+
+from tests.conftest import Harness, example
+from tests.functional.test_lifecycle import body_of
+from tests.functional.test_reminders import NOW, VIN, delivery, post
+
+TODAY = date(2026, 11, 20)  # NOW in Shanghai
+
+
+def loan(
+    loan_id: str = "L-1", dealer_id: str = "dealer-a", first_due: date = TODAY - timedelta(days=1)
+) -> dict[str, Any]:
+    payload = copy.deepcopy(example("loan.booked"))
+    payload["data"].update(loan_id=loan_id, dealer_id=dealer_id, vin=VIN)
+    payload["data"]["schedule"] = [
+        {
+            "seq": n + 1,
+            "due_date": (first_due + timedelta(days=30 * n)).isoformat(),
+            "amount_minor": 350000,
+            "payment_ref": f"{loan_id}P{n + 1:02d}",
+        }
+        for n in range(3)
+    ]
+    return payload
+
+
+def settled(loan_id: str = "L-1") -> dict[str, Any]:
+    payload = copy.deepcopy(example("loan.settled"))
+    payload["data"].update(loan_id=loan_id, at=(NOW - timedelta(minutes=1)).isoformat())
+    return payload
+
+
+def loans(harness: Harness, query: str = "", dealer: str = "dealer-a") -> Any:
+    return body_of(harness.get(f"/dealers/{dealer}/loans{query}", dealer))
+
+
+def test_a_booked_loan_is_listed_with_where_it_stands_today(harness: Harness) -> None:
+    post(harness, delivery())
+    post(harness, loan(), sender="finance-demo")
+    (item,) = loans(harness)["items"]
+    assert item["loan_id"] == "L-1" and item["vin"] == VIN and item["finance_id"] == "finance-demo"
+    assert item["next_due_date"] == (TODAY - timedelta(days=1)).isoformat()
+    assert (item["days_past_due"], item["dpd_bucket"], item["status"]) == (1, "1-30", "overdue")
+    assert item["outstanding_minor"] == 3 * 350000
+    customer = example("vehicle.delivered")["data"]["customer"]
+    assert item["customer"]["name"] != customer["name"] and item["customer"]["name"].startswith(
+        customer["name"][0]
+    )
+    assert customer["phone"] not in str(item) and item["customer"]["phone"].endswith(customer["phone"][-4:])
+    assert [i["loan_id"] for i in loans(harness, "?status=overdue")["items"]] == ["L-1"]
+    assert loans(harness, "?status=current")["items"] == []
+    assert harness.get("/dealers/dealer-a/loans?status=late").status_code == 400
+    view = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))
+    assert [(x["loan_id"], x["status"]) for x in view["loans"]] == [("L-1", "overdue")]
+    assert "loan.booked" in [e["type"] for e in view["timeline"]]
+
+
+def test_a_loan_not_yet_due_is_current(harness: Harness) -> None:
+    post(harness, loan(first_due=TODAY), sender="finance-demo")  # due today: not late until tomorrow
+    (item,) = loans(harness)["items"]
+    assert (item["status"], item["days_past_due"], item["dpd_bucket"]) == ("current", 0, None)
+
+
+def test_a_settlement_applies_before_or_after_the_booking(harness: Harness) -> None:
+    post(harness, loan("L-after"), sender="finance-demo")
+    post(harness, settled("L-after"), sender="finance-demo")
+    post(harness, settled("L-before"), sender="finance-demo")
+    post(harness, loan("L-before"), sender="finance-demo")
+    found = {i["loan_id"]: i for i in loans(harness)["items"]}
+    for loan_id in ("L-after", "L-before"):
+        assert (found[loan_id]["status"], found[loan_id]["outstanding_minor"]) == ("settled", 0)
+        assert found[loan_id]["next_due_date"] is None and found[loan_id]["settled_at"] is not None
+
+
+def test_each_installment_is_indexed_by_its_payment_reference(harness: Harness) -> None:
+    from chalicelib.store.models import PaymentRefItem
+
+    post(harness, loan(), sender="finance-demo")
+    found = PaymentRefItem.get("PAYREF#L-1P02", "PAYREF")
+    assert (found.loan_id, found.seq, found.amount_minor, found.dealer_id) == ("L-1", 2, 350000, "dealer-a")
+
+
+def test_loans_are_the_finance_arm_s_and_the_named_dealer_s_only(harness: Harness) -> None:
+    assert harness.post("dealer-b", loan(dealer_id="dealer-b")).status_code == 403  # a dealer may not book
+    assert harness.post("dealer-b", settled()).status_code == 403
+    post(harness, delivery())
+    post(harness, loan(), sender="finance-demo")
+    assert harness.get("/dealers/dealer-a/loans", "dealer-b").status_code == 404
+    assert loans(harness, dealer="dealer-b")["items"] == []
+    assert body_of(harness.get("/dealers/dealer-a/loans", "hq"))["items"][0]["loan_id"] == "L-1"
