@@ -430,6 +430,36 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway_configure(args: argparse.Namespace) -> int:
+    """Store a payment gateway's merchant id and keys (the APIv3 key sealed, never printed)."""
+    _use_stack()
+    from chalicelib.inbound import gateway_keys
+    from chalicelib.inbound.gateways import GatewayRefused
+
+    path = Path(args.platform_public_key if args.gateway == "wechatpay" else args.alipay_public_key)
+    try:
+        pem = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", 2) from None
+    try:
+        if args.gateway == "wechatpay":
+            if not (args.mchid and args.apiv3_key and args.platform_serial):
+                raise CliError(
+                    "wechatpay needs --mchid, --apiv3-key, --platform-serial and --platform-public-key", 2
+                )
+            shown = gateway_keys.configure_wechatpay(args.mchid, args.apiv3_key, args.platform_serial, pem)
+        else:
+            if not args.app_id:
+                raise CliError("alipay needs --app-id and --alipay-public-key", 2)
+            shown = gateway_keys.configure_alipay(args.app_id, pem)
+    except GatewayRefused:
+        raise CliError(f"{path} is not a PEM public key", 2) from None
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    _emit(shown)
+    return 0
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
     """A dealer's KPI board of an ISO week, as the read API serves it."""
     _use_stack()
@@ -554,6 +584,17 @@ def parser() -> argparse.ArgumentParser:
     tasks.add_argument("--status", choices=("open", "overdue", "done", "cancelled"))
     tasks.add_argument("--json", action="store_true", help="JSON instead of a table")
     tasks.set_defaults(func=cmd_tasks)
+
+    gateway = sub.add_parser("gateway", help="payment gateways").add_subparsers(dest="action", required=True)
+    configure = gateway.add_parser("configure", help="a gateway's merchant id and keys (stored sealed)")
+    configure.add_argument("gateway", choices=("wechatpay", "alipay"))
+    configure.add_argument("--mchid", help="wechatpay: the merchant id")
+    configure.add_argument("--apiv3-key", help="wechatpay: the 32-byte APIv3 key")
+    configure.add_argument("--platform-serial", help="wechatpay: the platform key's serial")
+    configure.add_argument("--platform-public-key", help="wechatpay: PEM file of the platform public key")
+    configure.add_argument("--app-id", help="alipay: the app id")
+    configure.add_argument("--alipay-public-key", help="alipay: PEM file of Alipay's public key")
+    configure.set_defaults(func=cmd_gateway_configure)
 
     kpis = sub.add_parser("kpis", help="a dealer's weekly KPI board (as the read API serves it)")
     kpis.add_argument("dealer_id")

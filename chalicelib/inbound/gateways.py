@@ -51,7 +51,7 @@ class WechatNotice:
     foreign: bool  # signed by WeChat, but for another merchant (`mchid`): kept, raised to ops
 
 
-def _public_key(pem: str) -> Any:
+def load_public_key(pem: str) -> Any:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
@@ -70,7 +70,7 @@ def _rsa_sha256_valid(pem: str, message: bytes, signature_b64: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     try:
-        _public_key(pem).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        load_public_key(pem).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         return False
     return True
@@ -192,3 +192,65 @@ def verify_alipay(body: bytes, keys: AlipayKeys) -> AlipayNotice:
     if not _rsa_sha256_valid(keys.public_key, content, params["sign"]):
         raise GatewayRefused("bad_signature")
     return AlipayNotice(params, params.get("app_id") != keys.app_id)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What a verified notification says was paid, in CLM's terms, whichever gateway sent it."""
+
+    gateway: str  # wechatpay | alipay
+    transaction_id: str  # the gateway's: the dedup key (resends are re-signed)
+    payment_ref: str  # our order number (`out_trade_no`)
+    amount_minor: int  # fen
+    paid_at: datetime | None
+    succeeded: bool  # a success (other trade states are acknowledged, not applied)
+    foreign: bool  # for another merchant or app: kept and raised to ops, never applied
+
+
+ALIPAY_ZONE = "Asia/Shanghai"  # Alipay writes `gmt_payment` in Beijing time, without an offset
+
+
+def wechat_payment(notice: WechatNotice) -> Payment:
+    """The payment a WeChat Pay notice reports; `GatewayRefused` when its fields are unreadable."""
+    found = notice.resource
+    try:
+        amount = found["amount"]["total"]
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise TypeError("amount.total is fen, an integer")
+        paid_at = datetime.fromisoformat(found["success_time"]) if found.get("success_time") else None
+        return Payment(
+            "wechatpay",
+            str(found["transaction_id"]),
+            str(found["out_trade_no"]),
+            amount,
+            paid_at,
+            notice.event_type == "TRANSACTION.SUCCESS" and found.get("trade_state") == "SUCCESS",
+            notice.foreign,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GatewayRefused("unreadable_transaction") from exc
+
+
+def alipay_payment(notice: AlipayNotice) -> Payment:
+    """The payment an Alipay notice reports (`total_amount` in yuan, 2 decimals, to fen)."""
+    from decimal import Decimal, InvalidOperation
+    from zoneinfo import ZoneInfo
+
+    found = notice.params
+    try:
+        yuan = Decimal(found["total_amount"])
+        if yuan.as_tuple().exponent < -2 or yuan < 0:  # type: ignore[operator]
+            raise ValueError("total_amount is yuan with at most 2 decimals")
+        paid = found.get("gmt_payment")
+        paid_at = datetime.fromisoformat(paid).replace(tzinfo=ZoneInfo(ALIPAY_ZONE)) if paid else None
+        return Payment(
+            "alipay",
+            found["trade_no"],
+            found["out_trade_no"],
+            int(yuan * 100),
+            paid_at,
+            found.get("trade_status") in ("TRADE_SUCCESS", "TRADE_FINISHED"),
+            notice.foreign,
+        )
+    except (KeyError, ValueError, InvalidOperation) as exc:
+        raise GatewayRefused("unreadable_transaction") from exc

@@ -108,3 +108,21 @@ def improvement_case(
         "ref": f"{kpi}@{week}",
     }
     return _to_ops(f"improvement#{dealer_id}#{week}#{kpi}", body, "improvement_case", dealer_id, week)
+
+
+def payment_suspect(payment: Any, reason: str, expected_minor: int | None, dealer_id: str | None) -> Message:
+    """A verified notification that must not be applied: another merchant's, or an amount that is
+    not the installment's (possibly forged); it is kept for ops to look at."""
+    body = {
+        "event": "payment.suspect",
+        "gateway": payment.gateway,
+        "transaction_id": payment.transaction_id,
+        "payment_ref": payment.payment_ref,
+        "amount_minor": payment.amount_minor,
+        "expected_minor": expected_minor,
+        "reason": reason,
+        "dealer_id": dealer_id,
+    }
+    outbox_id = f"payment-suspect#{payment.gateway}#{payment.transaction_id}"
+    # SNS refuses an empty attribute: a payment of no known loan is routed as `unknown`.
+    return _to_ops(outbox_id, body, "payment_suspect", dealer_id or "unknown", payment.transaction_id)

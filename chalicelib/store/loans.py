@@ -109,3 +109,16 @@ def of_vehicle(dealer_id: str, vin: str) -> list[LoanItem]:
         )
         if isinstance(item, LoanItem)
     ]
+
+
+def pay(dealer_id: str, finance_id: str, loan_id: str, seq: int, now: datetime) -> LoanItem | None:
+    """Mark one installment paid (a set: payments add to it in any order, once each); the loan as
+    it now is, or None when no such loan is booked."""
+    bind()
+    item = LoanItem(*_key(dealer_id, finance_id, loan_id))
+    from chalicelib.store import conditional_update
+
+    done = conditional_update(
+        item, [LoanItem.paid_seqs.add({seq}), LoanItem.updated_at.set(now)], LoanItem.pk.exists()
+    )
+    return item if done else None

@@ -25,6 +25,9 @@ Layout (pk / sk):
     DEALER#<id>               LOAN#<finance>#<loan>   a loan of the dealer's customer: schedule, paid
     LOAN#<finance>#<loan>     LOAN                    the loan's dealer (+ its timeline)
     PAYREF#<payment ref>      PAYREF                  the installment a gateway's order number pays
+    GATEWAY#<name>            CONFIG                  a payment gateway's merchant id and keys
+    PAYMENT#<gateway>#<txid>  PAYMENT                 a gateway transaction (dedup) and its outcome
+    PAYWAIT                   <ref>#<gateway>#<txid>  a payment for an order number no loan has yet
     COMPLAINT#<dealer>#<id>   COMPLAINT               complaint: text, triage, steps (+ its timeline)
     LEAD#<dealer>#<id>        LEAD                    service lead: push, follow-ups (+ its timeline)
     FEEDBACK#<dealer>#<id>    FEEDBACK                dealer feedback to HQ: its two clocks
@@ -397,6 +400,45 @@ class PaymentRefItem(Item, discriminator="payment_ref"):
     amount_minor = NumberAttribute()
 
 
+class PlatformKey(MapAttribute[str, Any]):
+    serial = UnicodeAttribute()
+    public_key = UnicodeAttribute()  # PEM: public, kept as it is
+    added_at = UTCDateTimeAttribute()
+
+
+class GatewayItem(Item, discriminator="gateway"):
+    """Under `GATEWAY#<name>` (sk `CONFIG`): how to verify a payment gateway's notifications. The
+    WeChat APIv3 key is KMS-encrypted like partner secrets; public keys are kept as they are."""
+
+    gateway = UnicodeAttribute()  # wechatpay | alipay
+    merchant_id = UnicodeAttribute()  # WeChat mchid, Alipay app_id
+    sealed_key = UnicodeAttribute(null=True)  # WeChat: the APIv3 key, sealed
+    platform_keys = ListAttribute(of=PlatformKey, default=list)  # several during a rotation
+    updated_at = UTCDateTimeAttribute()
+
+
+class PaymentItem(Item, discriminator="payment"):
+    """Under `PAYMENT#<gateway>#<transaction id>` (sk `PAYMENT`): one gateway transaction, however
+    often it was notified (the dedup record), and what became of it."""
+
+    gateway = UnicodeAttribute()
+    transaction_id = UnicodeAttribute()
+    payment_ref = UnicodeAttribute()
+    amount_minor = NumberAttribute()
+    paid_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()  # received | applied | waiting | suspect | ignored
+    reason = UnicodeAttribute(null=True)  # suspect: foreign_merchant, amount_mismatch; ignored: not_a_success
+    loan = JSONAttribute(null=True)  # {finance_id, loan_id, dealer_id, seq} once matched
+    received_at = UTCDateTimeAttribute()
+    applied_at = UTCDateTimeAttribute(null=True)
+    notifications = NumberAttribute(default=0)
+
+
+class PaymentWaitItem(Item, discriminator="payment_wait"):
+    """Under `PAYWAIT` (sk `<payment ref>#<gateway>#<transaction id>`): a payment for an order
+    number no booked loan has yet; the booking applies it."""
+
+
 class KpiRunItem(Item, discriminator="kpi_run"):
     """Under the dealer: the weekly KPI job judged this week (once)."""
 
@@ -461,4 +503,7 @@ ALL_MODELS: tuple[type[Item], ...] = (
     LoanItem,
     LoanRefItem,
     PaymentRefItem,
+    GatewayItem,
+    PaymentItem,
+    PaymentWaitItem,
 )

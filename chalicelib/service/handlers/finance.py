@@ -7,9 +7,10 @@ partner's loan of the same id is a loan of its own (keys name the partner).
 from __future__ import annotations
 
 from chalicelib.events.finance import LoanBooked, LoanSettled
+from chalicelib.service import payments
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
-from chalicelib.store import loans, records
+from chalicelib.store import loans, records, write_all
 
 
 @handles(LoanBooked)
@@ -27,10 +28,14 @@ def on_loan_booked(ctx: Context, data: LoanBooked, target: Target, effects: Effe
         "schedule": [i.model_dump(mode="json") for i in data.schedule],
     }
     loans.book(dealer_id, ctx.partner_id, fields, ctx.now)
-    effects.puts += [
-        loans.payment_ref(i.payment_ref, ctx.partner_id, data.loan_id, dealer_id, i.seq, i.amount_minor)
-        for i in data.schedule
-    ]
+    # Indexed before the payments that came first are looked for: one arriving meanwhile finds it.
+    write_all(
+        [
+            loans.payment_ref(i.payment_ref, ctx.partner_id, data.loan_id, dealer_id, i.seq, i.amount_minor)
+            for i in data.schedule
+        ]
+    )
+    payments.apply_waiting({i.payment_ref for i in data.schedule})
     # The loan is written before it is pointed at, so a settlement that finds the dealer finds it.
     ref = loans.note_dealer(ctx.partner_id, data.loan_id, dealer_id)
     if ref.settled_at is not None:
