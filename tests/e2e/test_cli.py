@@ -237,3 +237,103 @@ def test_the_contract_is_served_over_http_without_a_key(stack: RunningStack) -> 
     assert answer.status == 200 and answer.header_values("Content-Type") == ["application/json"]
     document = answer.json()
     assert document["openapi"] == "3.1.0" and "/webhooks/{partner_id}" in document["paths"]
+
+
+def test_a_booked_loan_is_paid_once_through_both_gateways_over_http(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """`clm gateway configure` both gateways, book a loan with `clm send`, and let WeChat Pay and
+    Alipay notify (and re-notify) over HTTP as they do: two installments paid, once each."""
+    import copy
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit import test_gateways as gw
+
+    wechat_pem, alipay_pem = tmp_path / "wechat.pem", tmp_path / "alipay.pem"
+    wechat_pem.write_text(gw.PLATFORM_PEM)
+    alipay_pem.write_text(gw.ALIPAY_PEM)
+    configured = stack.cli(
+        "gateway",
+        "configure",
+        "wechatpay",
+        "--mchid",
+        "1900000109",
+        "--apiv3-key",
+        gw.APIV3_KEY.decode(),
+        "--platform-serial",
+        "SERIAL-A",
+        "--platform-public-key",
+        str(wechat_pem),
+    )
+    assert json.loads(configured.stdout) == {
+        "gateway": "wechatpay",
+        "mchid": "1900000109",
+        "platform_serials": ["SERIAL-A"],
+    }
+    assert gw.APIV3_KEY.decode() not in configured.stdout
+    stack.cli(
+        "gateway",
+        "configure",
+        "alipay",
+        "--app-id",
+        "2021000000000001",
+        "--alipay-public-key",
+        str(alipay_pem),
+    )
+    bad = stack.cli(
+        "gateway", "configure", "alipay", "--app-id", "x", "--alipay-public-key", str(tmp_path), check=False
+    )
+    one_line_failure(bad, 2)
+
+    vin = new_vin("LPAYE")
+    booked = copy.deepcopy(example("loan.booked"))
+    today = datetime.now(UTC).date()
+    booked["data"].update(loan_id=f"L-{vin}", vin=vin)
+    booked["data"]["schedule"] = [
+        {
+            "seq": n,
+            "due_date": (today + timedelta(days=30 * n)).isoformat(),
+            "amount_minor": 350000,
+            "payment_ref": f"{vin}P{n}",
+        }
+        for n in (1, 2)
+    ]
+    loan_file = tmp_path / "loan.json"
+    loan_file.write_text(json.dumps(booked, ensure_ascii=False))
+    assert json.loads(stack.cli("send", str(loan_file), "--partner", "finance-demo").stdout)["status"] == 202
+    key = stack.credentials["dealer-demo"]["api_key"]
+
+    def the_loan() -> dict[str, Any] | None:
+        items = stack.get("/dealers/dealer-demo/loans?limit=100", key).json()["items"]
+        return next((i for i in items if i["loan_id"] == f"L-{vin}"), None)
+
+    stack.wait_for(the_loan, what="the booked loan")
+    now = datetime.now(UTC)
+    for _ in range(2):  # each resend signed anew
+        headers, body = gw.wechat_notification(
+            at=now,
+            transaction_id=f"42{vin}",
+            out_trade_no=f"{vin}P1",
+            amount={"total": 350000, "currency": "CNY"},
+        )
+        answer = stack.request("POST", "/webhooks/payments/wechatpay", body=body, headers=headers)
+        assert answer.status == 204 and answer.body == b""
+        _, form = gw.alipay_notification(trade_no=f"20{vin}", out_trade_no=f"{vin}P2", total_amount="3500.00")
+        answer = stack.request(
+            "POST",
+            "/webhooks/payments/alipay",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        assert (answer.status, answer.body) == (200, b"success")
+    found = stack.wait_for(
+        lambda: (loan := the_loan()) is not None and loan["status"] == "settled" and loan,
+        what="the loan paid off",
+    )
+    assert found["installments_paid"] == 2 and found["outstanding_minor"] == 0
+    probe = {**headers, "Wechatpay-Signature": "WECHATPAY/SIGNTEST/x"}
+    answer = stack.request("POST", "/webhooks/payments/wechatpay", body=body, headers=probe)
+    assert answer.status == 401 and json.loads(answer.body)["code"] == "FAIL"
+    assert [h for h in answer.headers if h[0].lower() == "content-type"] == [
+        ("Content-Type", "application/json")
+    ]
