@@ -395,6 +395,57 @@ def _period_read(
     }
 
 
+def _gateway_paths() -> dict[str, Any]:
+    """The payment gateways' own notification formats (DESIGN.md §5)."""
+    fail = {"type": "object", "properties": {"code": {"const": "FAIL"}, "message": {"type": "string"}}}
+    wechat_headers = [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
+    ]
+    return {
+        "/webhooks/payments/wechatpay": {
+            "post": {
+                "operationId": "wechatpayNotification",
+                "summary": "A WeChat Pay API v3 notification (RSA-SHA256 signed, AES-256-GCM resource).",
+                "parameters": wechat_headers,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "204": {"description": "Kept (and applied once per transaction id)."},
+                    "401": _json("Not WeChat Pay's: verification failed.", fail),
+                    "500": _json("Our fault: send it again.", fail),
+                },
+            }
+        },
+        "/webhooks/payments/alipay": {
+            "post": {
+                "operationId": "alipayNotification",
+                "summary": "An Alipay asynchronous notification (form-encoded, RSA2 signed).",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "`success`: kept (and applied once per trade_no).",
+                        "content": {"text/plain": {"schema": {"const": "success"}}},
+                    },
+                    "400": {
+                        "description": "`fail`: not Alipay's.",
+                        "content": {"text/plain": {"schema": {"const": "fail"}}},
+                    },
+                    "500": {
+                        "description": "`fail`: our fault, send it again.",
+                        "content": {"text/plain": {"schema": {"const": "fail"}}},
+                    },
+                },
+            }
+        },
+    }
+
+
 def _read_paths() -> dict[str, Any]:
     dealer = _path_param("dealer_id", "The dealer whose data is read (a dealer key reads only its own).")
     return {
@@ -589,7 +640,7 @@ def document() -> dict[str, Any]:
             "version": VERSION,
             "description": "Partner webhooks in; the staff read API out. Times are RFC 3339 with an offset.",
         },
-        "paths": {"/webhooks/{partner_id}": _webhook(), **_read_paths()},
+        "paths": {"/webhooks/{partner_id}": _webhook(), **_gateway_paths(), **_read_paths()},
         "components": {
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A partner's API key."}
