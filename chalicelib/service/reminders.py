@@ -34,7 +34,9 @@ REMINDER_TASKS: dict[str, tuple[tuple[TaskKind, Role], ...]] = {
     "maintenance": (("maintenance_care_call", "sales"), ("maintenance_booking", "after_sales")),
     "insurance_renewal": (("insurance_renewal", "sales"),),
     "birthday": (),
+    "repayment": (),
 }
+REPAYMENT_DAYS_BEFORE = 3  # the repayment SMS, 003 §4.3
 """The "dual line" of a service reminder (002 §2, §5): the advisor calls, the specialist books."""
 
 
@@ -143,6 +145,46 @@ def insurance_reminders(
     return out
 
 
+def repayment_reminders(
+    dealer_id: str,
+    finance_id: str,
+    loan_id: str,
+    customer_id: str,
+    vin: str,
+    schedule: list[Any],
+    now: datetime,
+) -> list[ReminderItem]:
+    """An SMS 3 days before each installment falls due (00:00 local that day, sent from 08:00);
+    none for an installment already due. Kept with the loan."""
+    tz = _tz()
+    out = []
+    for installment in schedule:
+        due_date = installment.due_date
+        if rules.local_midnight(due_date, tz) <= now:
+            continue
+        subject = f"{finance_id}#{loan_id}#{installment.seq}#{due_date.isoformat()}"
+        out.append(
+            reminders.new_item(
+                f"LOAN#{finance_id}#{loan_id}",
+                rules.reminder_id("repayment", subject),
+                "repayment",
+                dealer_id=dealer_id,
+                customer_id=customer_id,
+                trigger_at=rules.insurance_trigger(due_date, REPAYMENT_DAYS_BEFORE, tz),
+                details={
+                    "finance_id": finance_id,
+                    "loan_id": loan_id,
+                    "seq": installment.seq,
+                    "due_date": due_date.isoformat(),
+                    "amount": f"{installment.amount_minor / 100:.2f}",
+                    "car_tail": sms.vin_tail(vin),
+                },
+                now=now,
+            )
+        )
+    return out
+
+
 # --- firing -----------------------------------------------------------------------------------------
 
 
@@ -177,7 +219,20 @@ def _still_due(
         customer is None or customer.birthday != reminder.details.get("birthday")
     ):
         return "birthday_changed"
+    if reminder.kind == "repayment":
+        return _repaid(reminder)
     return None
+
+
+def _repaid(reminder: ReminderItem) -> str | None:
+    """Why a repayment reminder is moot: its installment is paid, or the loan settled."""
+    from chalicelib.store import loans
+
+    details = reminder.details
+    loan = loans.get(reminder.dealer_id, details["finance_id"], details["loan_id"])
+    if loan is None or loan.settled_at is not None:
+        return "settled"
+    return "paid" if int(details["seq"]) in set(loan.paid_seqs or ()) else None
 
 
 def _overtaken(reminder: ReminderItem, now: datetime) -> bool:

@@ -50,6 +50,14 @@ def note_settled(finance_id: str, loan_id: str, at: datetime) -> LoanRefItem:
     return item
 
 
+def get(dealer_id: str, finance_id: str, loan_id: str) -> LoanItem | None:
+    bind()
+    try:
+        return LoanItem.get(*_key(dealer_id, finance_id, loan_id), consistent_read=True)
+    except LoanItem.DoesNotExist:
+        return None
+
+
 def dealer_of(finance_id: str, loan_id: str) -> str | None:
     bind()
     try:

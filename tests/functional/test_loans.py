@@ -95,3 +95,44 @@ def test_loans_are_the_finance_arm_s_and_the_named_dealer_s_only(harness: Harnes
     assert harness.get("/dealers/dealer-a/loans", "dealer-b").status_code == 404
     assert loans(harness, dealer="dealer-b")["items"] == []
     assert body_of(harness.get("/dealers/dealer-a/loans", "hq"))["items"][0]["loan_id"] == "L-1"
+
+
+def test_a_repayment_sms_goes_out_3_days_before_each_due_date_once_and_not_once_paid(
+    harness: Harness,
+) -> None:
+    from datetime import datetime
+
+    from chalicelib.inbound import gateway_keys
+    from tests.functional.test_reminders import PHONE, sms_sent, sweep
+    from tests.unit import test_gateways as gw
+
+    post(harness, delivery(phone=PHONE))
+    first_due = TODAY + timedelta(days=10)  # 2026-11-30; the second 30 days later
+    post(harness, loan(first_due=first_due), sender="finance-demo")
+    trigger = datetime.fromisoformat(f"{(first_due - timedelta(days=3)).isoformat()}T00:00:00+08:00")
+    sweep(harness, trigger - timedelta(minutes=1))
+    assert sms_sent() == []
+    sweep(harness, trigger)  # 00:00 local: fired, its SMS waits for 08:00
+    assert sms_sent() == []
+    sweep(harness, trigger + timedelta(hours=8))
+    sweep(harness, trigger + timedelta(hours=9))  # once
+    ((number, text),) = sms_sent()
+    assert number == PHONE and text.startswith("【") and "第1期" in text and "3500.00" in text
+    assert first_due.isoformat() in text
+
+    # The second installment is paid before its reminder is due: no SMS for it.
+    gateway_keys.configure_wechatpay("1900000109", gw.APIV3_KEY.decode(), "SERIAL-A", gw.PLATFORM_PEM)
+    headers, body = gw.wechat_notification(
+        at=NOW,
+        transaction_id="4200000777",
+        out_trade_no="L-1P02",
+        amount={"total": 350000, "currency": "CNY"},
+    )
+    assert (
+        harness.client.http.post("/webhooks/payments/wechatpay", headers=headers, body=body).status_code
+        == 204
+    )
+    second = trigger + timedelta(days=30)
+    sweep(harness, second + timedelta(hours=8))
+    assert len(sms_sent()) == 1
+    assert loans(harness)["items"][0]["installments_paid"] == 1

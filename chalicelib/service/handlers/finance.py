@@ -7,7 +7,7 @@ partner's loan of the same id is a loan of its own (keys name the partner).
 from __future__ import annotations
 
 from chalicelib.events.finance import LoanBooked, LoanSettled
-from chalicelib.service import payments
+from chalicelib.service import payments, reminders
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
 from chalicelib.store import loans, records, write_all
@@ -36,6 +36,9 @@ def on_loan_booked(ctx: Context, data: LoanBooked, target: Target, effects: Effe
         ]
     )
     payments.apply_waiting({i.payment_ref for i in data.schedule})
+    effects.puts += reminders.repayment_reminders(
+        dealer_id, ctx.partner_id, data.loan_id, data.customer_id, data.vin, data.schedule, ctx.now
+    )
     # The loan is written before it is pointed at, so a settlement that finds the dealer finds it.
     ref = loans.note_dealer(ctx.partner_id, data.loan_id, dealer_id)
     if ref.settled_at is not None:
