@@ -371,6 +371,12 @@ def _webhook() -> dict[str, Any]:
     }
 
 
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "next", "in": "query", "schema": {"type": "string"}, "description": "A page's `next`."},
+]
+
+
 def _period_read(
     operation: str, summary: str, period: tuple[str, str, str], answer: tuple[str, str]
 ) -> dict[str, Any]:
@@ -513,12 +519,7 @@ def _read_paths() -> dict[str, Any]:
                 "security": KEY,
                 "parameters": [
                     dealer,
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                    {"name": "next", "in": "query", "schema": {"type": "string"}},
+                    *PAGING,
                 ],
                 "responses": {
                     "200": _json("One page.", _ref("TimelinePage")),
@@ -536,12 +537,7 @@ def _read_paths() -> dict[str, Any]:
                 "parameters": [
                     dealer,
                     {"name": "status", "in": "query", "schema": {"enum": ["current", "overdue", "settled"]}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                    {"name": "next", "in": "query", "schema": {"type": "string"}},
+                    *PAGING,
                 ],
                 "responses": {
                     "200": _json("One page.", _ref("LoanPage")),

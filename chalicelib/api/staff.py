@@ -25,12 +25,17 @@ def _answer(dealer_id: str | None, action: Callable[[Any], Any]) -> Response:
         return problem(exc)
 
 
+def _listing(dealer_id: str, use_case: Callable[[str, dict[str, str]], Any]) -> Response:
+    """A read of `dealer_id` shaped by the query string (filters, pages, a period)."""
+    query = dict(staff_api.current_request.query_params or {})
+    return _answer(dealer_id, lambda _: use_case(dealer_id, query))
+
+
 @staff_api.route("/dealers/{dealer_id}/tasks", methods=["GET"])
 def list_tasks(dealer_id: str) -> Response:
     from chalicelib.service import read
 
-    query = dict(staff_api.current_request.query_params or {})
-    return _answer(dealer_id, lambda _: read.list_tasks(dealer_id, query))
+    return _listing(dealer_id, read.list_tasks)
 
 
 @staff_api.route("/dealers/{dealer_id}/tasks/{task_id}/complete", methods=["POST"], content_types=["*/*"])
@@ -52,8 +57,7 @@ def dealer_timeline(dealer_id: str) -> Response:
     """The dealer's records as they happened, newest first, a page at a time."""
     from chalicelib.service import read
 
-    query = dict(staff_api.current_request.query_params or {})
-    return _answer(dealer_id, lambda _: read.dealer_timeline(dealer_id, query))
+    return _listing(dealer_id, read.dealer_timeline)
 
 
 @staff_api.route("/dealers/{dealer_id}/loans", methods=["GET"])
@@ -61,8 +65,7 @@ def dealer_loans(dealer_id: str) -> Response:
     """The dealer's customers' loans and where each stands today (`?status=current|overdue|settled`)."""
     from chalicelib.service import read
 
-    query = dict(staff_api.current_request.query_params or {})
-    return _answer(dealer_id, lambda _: read.list_loans(dealer_id, query))
+    return _listing(dealer_id, read.list_loans)
 
 
 @staff_api.route("/dealers/{dealer_id}/kpis", methods=["GET"])
@@ -70,8 +73,7 @@ def kpis(dealer_id: str) -> Response:
     """The dealer's KPI board of an ISO week (`?week=YYYY-Www`, default the current week)."""
     from chalicelib.service import read
 
-    query = dict(staff_api.current_request.query_params or {})
-    return _answer(dealer_id, lambda _: read.kpis(dealer_id, query))
+    return _listing(dealer_id, read.kpis)
 
 
 @staff_api.route("/dealers/{dealer_id}/incentives", methods=["GET"])
@@ -79,8 +81,7 @@ def incentives(dealer_id: str) -> Response:
     """Each staff member's incentive figures of a month (`?month=YYYY-MM`, default the current one)."""
     from chalicelib.service import read
 
-    query = dict(staff_api.current_request.query_params or {})
-    return _answer(dealer_id, lambda _: read.incentives(dealer_id, query))
+    return _listing(dealer_id, read.incentives)
 
 
 @staff_api.route("/partners/{partner_id}/events/{webhook_id}", methods=["GET"])
