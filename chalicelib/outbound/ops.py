@@ -126,3 +126,19 @@ def payment_suspect(payment: Any, reason: str, expected_minor: int | None, deale
     outbox_id = f"payment-suspect#{payment.gateway}#{payment.transaction_id}"
     # SNS refuses an empty attribute: a payment of no known loan is routed as `unknown`.
     return _to_ops(outbox_id, body, "payment_suspect", dealer_id or "unknown", payment.transaction_id)
+
+
+def payment_ref_conflict(finance_id: str, loan_id: str, dealer_id: str, keys: list[str]) -> Message:
+    """A booked loan reuses order numbers another loan has: gateways pay by order number, so its
+    payments under them would go to the other loan. Ops sort it out with the finance arm."""
+    refs = [key.removeprefix("PAYREF#") for key in keys]
+    body = {
+        "event": "loan.payment_ref_conflict",
+        "finance_id": finance_id,
+        "loan_id": loan_id,
+        "dealer_id": dealer_id,
+        "payment_refs": refs,
+    }
+    return _to_ops(
+        f"payment-ref-conflict#{finance_id}#{loan_id}", body, "payment_ref_conflict", dealer_id, loan_id
+    )

@@ -220,19 +220,8 @@ def _still_due(
     ):
         return "birthday_changed"
     if reminder.kind == "repayment":
-        return _repaid(reminder)
+        return reminders.repaid(reminder)
     return None
-
-
-def _repaid(reminder: ReminderItem) -> str | None:
-    """Why a repayment reminder is moot: its installment is paid, or the loan settled."""
-    from chalicelib.store import loans
-
-    details = reminder.details
-    loan = loans.get(reminder.dealer_id, details["finance_id"], details["loan_id"])
-    if loan is None or loan.settled_at is not None:
-        return "settled"
-    return "paid" if int(details["seq"]) in set(loan.paid_seqs or ()) else None
 
 
 def _overtaken(reminder: ReminderItem, now: datetime) -> bool:

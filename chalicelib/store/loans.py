@@ -130,3 +130,22 @@ def pay(dealer_id: str, finance_id: str, loan_id: str, seq: int, now: datetime) 
         item, [LoanItem.paid_seqs.add({seq}), LoanItem.updated_at.set(now)], LoanItem.pk.exists()
     )
     return item if done else None
+
+
+def index_payment_refs(entries: list[PaymentRefItem]) -> list[PaymentRefItem]:
+    """Index each installment under its order number unless another loan's is there; the
+    entries refused (their order number belongs to another loan: gateways could not tell which)."""
+    from chalicelib.store import put_if_absent
+
+    refused = []
+    for entry in entries:
+        if put_if_absent(entry):
+            continue
+        found = PaymentRefItem.get(entry.pk, entry.sk, consistent_read=True)
+        if (found.finance_id, found.loan_id, int(found.seq)) != (
+            entry.finance_id,
+            entry.loan_id,
+            int(entry.seq),
+        ):
+            refused.append(entry)
+    return refused

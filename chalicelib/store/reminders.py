@@ -131,3 +131,14 @@ def after_send(
         actions.append(ReminderItem.send_at.set(now))
     item = ReminderItem(*key(owner_pk, reminder_id))
     return conditional_update(item, actions, ReminderItem.status.is_in("sent", "deferred"))
+
+
+def repaid(reminder: ReminderItem) -> str | None:
+    """Why a repayment reminder is moot: its installment is paid (`paid`), or the loan settled."""
+    from chalicelib.store import loans
+
+    details = reminder.details
+    loan = loans.get(reminder.dealer_id, details["finance_id"], details["loan_id"])
+    if loan is None or loan.settled_at is not None:
+        return "settled"
+    return "paid" if int(details["seq"]) in set(loan.paid_seqs or ()) else None

@@ -136,3 +136,47 @@ def test_a_repayment_sms_goes_out_3_days_before_each_due_date_once_and_not_once_
     sweep(harness, second + timedelta(hours=8))
     assert len(sms_sent()) == 1
     assert loans(harness)["items"][0]["installments_paid"] == 1
+
+
+def test_an_installment_paid_after_its_reminder_fired_but_before_08_00_gets_no_sms(harness: Harness) -> None:
+    from datetime import datetime
+
+    from chalicelib.inbound import gateway_keys
+    from tests.functional.test_reminders import PHONE, sms_sent, sweep
+    from tests.unit import test_gateways as gw
+
+    post(harness, delivery(phone=PHONE))
+    first_due = TODAY + timedelta(days=10)
+    post(harness, loan(first_due=first_due), sender="finance-demo")
+    trigger = datetime.fromisoformat(f"{(first_due - timedelta(days=3)).isoformat()}T00:00:00+08:00")
+    sweep(harness, trigger)  # fired: its SMS waits for 08:00
+    gateway_keys.configure_wechatpay("1900000109", gw.APIV3_KEY.decode(), "SERIAL-A", gw.PLATFORM_PEM)
+    headers, body = gw.wechat_notification(
+        at=NOW,
+        transaction_id="4200000888",
+        out_trade_no="L-1P01",
+        amount={"total": 350000, "currency": "CNY"},
+    )
+    assert (
+        harness.client.http.post("/webhooks/payments/wechatpay", headers=headers, body=body).status_code
+        == 204
+    )
+    sweep(harness, trigger + timedelta(hours=8))
+    assert sms_sent() == []
+
+
+def test_a_loan_reusing_another_s_order_numbers_keeps_them_with_the_first_and_tells_ops(
+    harness: Harness,
+) -> None:
+    from chalicelib.store.models import PaymentRefItem
+    from tests.functional.test_lifecycle import subscribe
+
+    ops = subscribe("ops")
+    post(harness, loan("L-1"), sender="finance-demo")
+    clash = loan("L-2")
+    clash["data"]["schedule"][0]["payment_ref"] = "L-1P01"
+    post(harness, clash, sender="finance-demo")
+    post(harness, loan("L-1"), sender="finance-demo", msg_id="L-1-resent")  # its own: no conflict
+    assert PaymentRefItem.get("PAYREF#L-1P01", "PAYREF").loan_id == "L-1"
+    conflicts = [m["body"] for m in ops() if m["body"]["event"] == "loan.payment_ref_conflict"]
+    assert [(c["loan_id"], c["payment_refs"]) for c in conflicts] == [("L-2", ["L-1P01"])]

@@ -7,10 +7,11 @@ partner's loan of the same id is a loan of its own (keys name the partner).
 from __future__ import annotations
 
 from chalicelib.events.finance import LoanBooked, LoanSettled
+from chalicelib.outbound import ops
 from chalicelib.service import payments, reminders
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
-from chalicelib.store import loans, records, write_all
+from chalicelib.store import loans, outbox, records
 
 
 @handles(LoanBooked)
@@ -29,12 +30,17 @@ def on_loan_booked(ctx: Context, data: LoanBooked, target: Target, effects: Effe
     }
     loans.book(dealer_id, ctx.partner_id, fields, ctx.now)
     # Indexed before the payments that came first are looked for: one arriving meanwhile finds it.
-    write_all(
+    refused = loans.index_payment_refs(
         [
             loans.payment_ref(i.payment_ref, ctx.partner_id, data.loan_id, dealer_id, i.seq, i.amount_minor)
             for i in data.schedule
         ]
     )
+    if refused:  # another loan has these order numbers: its payments stay its own; ops sort it out
+        outbox.put(
+            ops.payment_ref_conflict(ctx.partner_id, data.loan_id, dealer_id, [r.pk for r in refused]),
+            ctx.now,
+        )
     payments.apply_waiting({i.payment_ref for i in data.schedule})
     effects.puts += reminders.repayment_reminders(
         dealer_id, ctx.partner_id, data.loan_id, data.customer_id, data.vin, data.schedule, ctx.now
