@@ -37,6 +37,24 @@ def settled(loan_id: str = "L-1") -> dict[str, Any]:
     return payload
 
 
+def pay_by_wechat(harness: Harness, transaction_id: str, payment_ref: str, amount: int = 350000) -> None:
+    """WeChat Pay (configured now) notifies a payment of `payment_ref`, as it signs and encrypts it."""
+    from chalicelib.inbound import gateway_keys
+    from tests.unit import test_gateways as gw
+
+    gateway_keys.configure_wechatpay("1900000109", gw.APIV3_KEY.decode(), "SERIAL-A", gw.PLATFORM_PEM)
+    headers, body = gw.wechat_notification(
+        at=NOW,
+        transaction_id=transaction_id,
+        out_trade_no=payment_ref,
+        amount={"total": amount, "currency": "CNY"},
+    )
+    assert (
+        harness.client.http.post("/webhooks/payments/wechatpay", headers=headers, body=body).status_code
+        == 204
+    )
+
+
 def loans(harness: Harness, query: str = "", dealer: str = "dealer-a") -> Any:
     return body_of(harness.get(f"/dealers/{dealer}/loans{query}", dealer))
 
@@ -102,9 +120,7 @@ def test_a_repayment_sms_goes_out_3_days_before_each_due_date_once_and_not_once_
 ) -> None:
     from datetime import datetime
 
-    from chalicelib.inbound import gateway_keys
     from tests.functional.test_reminders import PHONE, sms_sent, sweep
-    from tests.unit import test_gateways as gw
 
     post(harness, delivery(phone=PHONE))
     first_due = TODAY + timedelta(days=10)  # 2026-11-30; the second 30 days later
@@ -121,17 +137,7 @@ def test_a_repayment_sms_goes_out_3_days_before_each_due_date_once_and_not_once_
     assert first_due.isoformat() in text
 
     # The second installment is paid before its reminder is due: no SMS for it.
-    gateway_keys.configure_wechatpay("1900000109", gw.APIV3_KEY.decode(), "SERIAL-A", gw.PLATFORM_PEM)
-    headers, body = gw.wechat_notification(
-        at=NOW,
-        transaction_id="4200000777",
-        out_trade_no="L-1P02",
-        amount={"total": 350000, "currency": "CNY"},
-    )
-    assert (
-        harness.client.http.post("/webhooks/payments/wechatpay", headers=headers, body=body).status_code
-        == 204
-    )
+    pay_by_wechat(harness, "4200000777", "L-1P02")
     second = trigger + timedelta(days=30)
     sweep(harness, second + timedelta(hours=8))
     assert len(sms_sent()) == 1
@@ -141,26 +147,14 @@ def test_a_repayment_sms_goes_out_3_days_before_each_due_date_once_and_not_once_
 def test_an_installment_paid_after_its_reminder_fired_but_before_08_00_gets_no_sms(harness: Harness) -> None:
     from datetime import datetime
 
-    from chalicelib.inbound import gateway_keys
     from tests.functional.test_reminders import PHONE, sms_sent, sweep
-    from tests.unit import test_gateways as gw
 
     post(harness, delivery(phone=PHONE))
     first_due = TODAY + timedelta(days=10)
     post(harness, loan(first_due=first_due), sender="finance-demo")
     trigger = datetime.fromisoformat(f"{(first_due - timedelta(days=3)).isoformat()}T00:00:00+08:00")
     sweep(harness, trigger)  # fired: its SMS waits for 08:00
-    gateway_keys.configure_wechatpay("1900000109", gw.APIV3_KEY.decode(), "SERIAL-A", gw.PLATFORM_PEM)
-    headers, body = gw.wechat_notification(
-        at=NOW,
-        transaction_id="4200000888",
-        out_trade_no="L-1P01",
-        amount={"total": 350000, "currency": "CNY"},
-    )
-    assert (
-        harness.client.http.post("/webhooks/payments/wechatpay", headers=headers, body=body).status_code
-        == 204
-    )
+    pay_by_wechat(harness, "4200000888", "L-1P01")
     sweep(harness, trigger + timedelta(hours=8))
     assert sms_sent() == []
 
