@@ -12,9 +12,10 @@ from chalicelib import clock, errors
 from chalicelib.domain import cases as case_rules
 from chalicelib.domain import kpis as rules
 from chalicelib.observability import count, logger
-from chalicelib.outbound import ops, staff
+from chalicelib.outbound import ops
+from chalicelib.service.tasks import open_task
 from chalicelib.settings import get_settings
-from chalicelib.store import cases, outbox, tasks
+from chalicelib.store import cases, outbox, write_all
 
 METRIC_NAMES = {
     "handover_accuracy": ("KpiHandoverAccuracy", "Percent", 100),
@@ -104,9 +105,10 @@ def judge_last_week(now: datetime, dealer_ids: list[str]) -> Judged:
                 count(metric, value * scale, unit=unit, dealer_id=dealer_id)
         for kpi in rules.red_twice(this_week, week_before):
             opened = case_rules.improvement_tasks(dealer_id, week, kpi, now)
+            announced: list[Any] = []
             for task in opened:
-                tasks.create(dealer_id, task, now)
-                outbox.put(staff.task_created(tasks.as_task(dealer_id, task, now)), now)
+                open_task(dealer_id, task, now, announced)
+            write_all(announced)
             figures = {"this_week": this_week[kpi], "week_before": week_before[kpi], "week_before_id": before}
             if outbox.put(
                 ops.improvement_case(dealer_id, week, kpi, figures, [t.task_id for t in opened]), now

@@ -21,7 +21,8 @@ from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import SUPERSEDED
 from chalicelib.domain.reminders import ServiceDue
 from chalicelib.domain.tasks import NewTask, Role, TaskKind
-from chalicelib.outbound import sms, staff
+from chalicelib.outbound import sms
+from chalicelib.service.tasks import open_task
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox, records, reminders, tasks, write_all
 from chalicelib.store.models import CustomerItem, ReminderItem, VehicleItem
@@ -310,14 +311,7 @@ def fire(
     batch: list[Any] = []  # written in one request with the timeline entry
     if vehicle is not None:
         for task in _tasks_of(reminder, vehicle, now):
-            batch.append(
-                records.task_ref_item(reminder.dealer_id, vehicle.vin, task.task_id, vehicle.delivered_at)
-            )
-            announcement = staff.task_created(tasks.as_task(reminder.dealer_id, task, now))
-            if tasks.create(reminder.dealer_id, task, now, noted=True):
-                batch.append(outbox.new_item(announcement, now))  # this run made it: not recorded yet
-            else:
-                outbox.put(announcement, now)  # a run that crashed may have stopped before recording it
+            open_task(reminder.dealer_id, task, now, batch, vehicle.delivered_at)
             opened.append(task.task_id)
     reason = _why_no_sms(reminder, customer)
     send_at: datetime | None = None

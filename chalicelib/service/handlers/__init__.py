@@ -73,23 +73,10 @@ def handles(*models: type[EventData]) -> Callable[[H], H]:
 def open_task(
     ctx: Context, dealer_id: str, task: NewTask, effects: Effects, delivered_at: datetime | None = None
 ) -> bool:
-    """Open a task and announce it on `staff-tasks`, once; True when this run opened it.
+    """Open a task in the event's batch (`service.tasks.open_task`); True when this run opened it."""
+    from chalicelib.service.tasks import open_task as opening
 
-    A task about the dealer's vehicle is noted under it (for the delivery `delivered_at`), in the
-    event's batch, so a transfer finds it. A run that crashed after opening the task may have
-    stopped before recording the announcement: a later run records it unless it exists.
-    """
-    from chalicelib.outbound import staff
-    from chalicelib.store import outbox, records, tasks
-
-    if task.vin and delivered_at is not None:
-        effects.puts.append(records.task_ref_item(dealer_id, task.vin, task.task_id, delivered_at))
-    announcement = staff.task_created(tasks.as_task(dealer_id, task, ctx.now))
-    if tasks.create(dealer_id, task, ctx.now, noted=True):
-        effects.puts.append(outbox.new_item(announcement, ctx.now))
-        return True
-    outbox.put(announcement, ctx.now)
-    return False
+    return opening(dealer_id, task, ctx.now, effects.puts, delivered_at)
 
 
 def vehicle_of(target: Target) -> tuple[str, Any]:
