@@ -96,6 +96,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "What the kind adds: who else is involved, a lead's grade, which clock.",
             },
+            "hold": {
+                "type": ["object", "null"],
+                "description": "collections tasks only: why collections must wait (an open red-alert "
+                "complaint about the vehicle: reason red_complaint_open, complaint_ids), or null.",
+            },
         },
     },
     "TaskPage": {

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 BUCKETS = ((1, 30, "1-30"), (31, 60, "31-60"), (61, 90, "61-90"))
 COLLECTIONS_AFTER_DAYS = 30  # a collections task for HQ at 30 days past due (000, 003)
+CARE_HOLD_DAYS = 30  # no care or marketing SMS to a customer this many days past due
+OVERDUE_SMS_STAGE = 1  # the customer's SMS and the dealer's warning: the day after a missed due date
+OVERDUE_STAGES = (OVERDUE_SMS_STAGE, COLLECTIONS_AFTER_DAYS, 31, 61, 91)
+"""The days past due at which a missed installment's overdue work is looked at again: the SMS and
+the dealer's follow-up, the collections task, then each new DPD bucket."""
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,24 @@ def status(schedule: list[Installment], today: date, settled: bool) -> str:
     if settled or next_due(schedule) is None:
         return "settled"
     return "overdue" if days_past_due(schedule, today) > 0 else "current"
+
+
+def next_stage(stage: int) -> int | None:
+    """The stage after `stage` (None after the last)."""
+    later = [s for s in OVERDUE_STAGES if s > stage]
+    return later[0] if later else None
+
+
+def stage_day(due_date: date, stage: int) -> date:
+    """The local day an installment due on `due_date` is `stage` days past due."""
+    return due_date + timedelta(days=stage)
+
+
+def installment(schedule: list[Installment], seq: int) -> Installment | None:
+    return next((i for i in schedule if i.seq == seq), None)
+
+
+def care_held(days: int) -> bool:
+    """Whether a customer this many days past due gets no care or marketing SMS (a birthday
+    greeting to someone the collections desk is calling would be tone-deaf)."""
+    return days >= CARE_HOLD_DAYS

@@ -57,7 +57,7 @@ def _withheld(message: outbox.OutboxItem) -> str | None:
         return "sms_opt_out"
     if customer is not None and attrs.get("kind") == "birthday" and customer.care_opt_out:
         return "care_opt_out"
-    if attrs.get("kind") == "repayment":  # paid between the reminder firing and 08:00
+    if attrs.get("kind") in ("repayment", "overdue"):  # paid between the reminder firing and 08:00
         reminder = reminders.get(attrs.get("reminder_owner", ""), attrs.get("reminder_id", ""))
         moot = reminders.repaid(reminder) if reminder is not None else None
         if moot is not None:

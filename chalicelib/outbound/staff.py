@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalicelib.store.outbox import Message
 from chalicelib.store.tasks import Task
@@ -54,3 +55,17 @@ def breach_messages(task: Task) -> list[Message]:
     if task.kind == "lead_follow_up" and (task.details or {}).get("grade") == "A":
         messages.append(ops.lead_escalated(task))
     return messages
+
+
+def loan_overdue(task: Task, standing: dict[str, Any]) -> Message:
+    """Warn the selling dealer that its customer missed an installment (day 1; 000, 003): with the
+    follow-up task it opened, and where the loan stands."""
+    body = {"event": "loan.overdue", "dealer_id": task.dealer_id, **standing, "task": task.to_json()}
+    return Message(
+        f"loan-overdue#{task.dealer_id}#{task.task_id}",
+        "topic",
+        "staff_tasks",
+        json.dumps(body, ensure_ascii=False),
+        {"role": task.assignee_role, "dealer_id": task.dealer_id},
+        source=task.task_id,
+    )

@@ -16,6 +16,7 @@ from chalicelib import clock
 from chalicelib.inbound.gateways import Payment
 from chalicelib.observability import count, logger
 from chalicelib.outbound import ops
+from chalicelib.service import overdue
 from chalicelib.store import loans, outbox, payments, records, write_all
 from chalicelib.store.models import PaymentItem
 
@@ -92,8 +93,11 @@ def apply(payment: Payment, now: datetime) -> str:
             for o in owners
         ]
     )
+    overdue.paid(loan, int(installment.seq), now, paid_at)
     if {int(i["seq"]) for i in loan.schedule} <= set(loan.paid_seqs or ()):
-        loans.settle(dealer_id, finance_id, loan_id, paid_at, now)  # the last installment is paid
+        done = loans.settle(dealer_id, finance_id, loan_id, paid_at, now)  # the last installment is paid
+        if done is not None:
+            overdue.settled(done, now, paid_at)
     place = {
         "finance_id": finance_id,
         "loan_id": loan_id,

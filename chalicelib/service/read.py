@@ -83,7 +83,11 @@ def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
         )
     except store.BadCursor as exc:
         raise _bad_cursor(exc) from exc
-    return {"items": [t.to_json() for t in found], "next": cursor}
+    from chalicelib.service import overdue
+
+    holds = overdue.task_holds(dealer_id, found)
+    items = [{**t.to_json(), **({"hold": holds[t.task_id]} if t.task_id in holds else {})} for t in found]
+    return {"items": items, "next": cursor}
 
 
 def complete_task(dealer_id: str, task_id: str, partner: partners.Partner) -> dict[str, Any]:

@@ -41,7 +41,7 @@ REPAYMENT_DAYS_BEFORE = 3  # the repayment SMS, 003 §4.3
 """The "dual line" of a service reminder (002 §2, §5): the advisor calls, the specialist books."""
 
 
-def _tz() -> ZoneInfo:
+def local_zone() -> ZoneInfo:
     """The customers' time zone: the configured default (Asia/Shanghai); no event carries one yet."""
     return rules.zone(None, get_settings().local_tz)
 
@@ -90,7 +90,7 @@ def service_reminder(
 
 def birthday_reminder(dealer_id: str, customer_id: str, birthday: date, now: datetime) -> ReminderItem:
     """The customer's next birthday greeting (10:00 local), one per year."""
-    at = rules.next_birthday_greeting(birthday, now, _tz())
+    at = rules.next_birthday_greeting(birthday, now, local_zone())
     subject = f"{dealer_id}#{customer_id}#{at.year}"
     return reminders.new_item(
         records.customer_pk(dealer_id, customer_id),
@@ -118,7 +118,7 @@ def insurance_reminders(
     """The renewal reminders of a policy: 30 days before it expires (SMS and the advisor's task),
     and a second SMS 7 days before. A stage whose successor is already due is skipped (a policy
     reported 5 days before it expires gets one message, not two at once); none once it expired."""
-    tz = _tz()
+    tz = local_zone()
     expires_on = date.fromisoformat(policy["expires_on"])
     if rules.local_midnight(expires_on, tz) <= now:
         return []
@@ -157,7 +157,7 @@ def repayment_reminders(
 ) -> list[ReminderItem]:
     """An SMS 3 days before each installment falls due (00:00 local that day, sent from 08:00);
     none for an installment already due. Kept with the loan."""
-    tz = _tz()
+    tz = local_zone()
     out = []
     for installment in schedule:
         due_date = installment.due_date
@@ -178,6 +178,7 @@ def repayment_reminders(
                     "seq": installment.seq,
                     "due_date": due_date.isoformat(),
                     "amount": f"{installment.amount_minor / 100:.2f}",
+                    "vin": vin,
                     "car_tail": sms.vin_tail(vin),
                 },
                 now=now,
@@ -231,13 +232,13 @@ def _overtaken(reminder: ReminderItem, now: datetime) -> bool:
     days = reminder.details.get("days")
     later = stages[stages.index(days) + 1 :] if days in stages else ()
     expires_on = date.fromisoformat(reminder.details["expires_on"])
-    return bool(later) and rules.insurance_trigger(expires_on, later[0], _tz()) <= now
+    return bool(later) and rules.insurance_trigger(expires_on, later[0], local_zone()) <= now
 
 
 def _tasks_of(reminder: ReminderItem, vehicle: VehicleItem, now: datetime) -> list[NewTask]:
     if reminder.kind == "insurance_renewal":
         policy = reminder.details
-        due_at = rules.local_midnight(date.fromisoformat(policy["expires_on"]), _tz())
+        due_at = rules.local_midnight(date.fromisoformat(policy["expires_on"]), local_zone())
         task_id = renewal_task_id(reminder.dealer_id, vehicle.vin, vehicle.delivered_at, policy)
         return [
             NewTask(
@@ -257,13 +258,22 @@ def _tasks_of(reminder: ReminderItem, vehicle: VehicleItem, now: datetime) -> li
     return out
 
 
-def _why_no_sms(reminder: ReminderItem, customer: CustomerItem | None) -> str | None:
+CARE_KINDS = frozenset({"birthday"})
+"""Care and marketing messages: the customer's own opt-out, and none while a loan is 30+ days past due."""
+
+
+def _why_no_sms(reminder: ReminderItem, customer: CustomerItem | None, now: datetime) -> str | None:
     if customer is None or not customer.phone:
         return "no_phone"
     if customer.sms_opt_out:
         return "sms_opt_out"
-    if reminder.kind == "birthday" and customer.care_opt_out:
-        return "care_opt_out"
+    if reminder.kind in CARE_KINDS:
+        if customer.care_opt_out:
+            return "care_opt_out"
+        from chalicelib.service import overdue
+
+        if overdue.care_held(customer, now):
+            return "loan_past_due"
     return None
 
 
@@ -272,19 +282,53 @@ def _text(reminder: ReminderItem, customer: CustomerItem) -> str:
     return sms.render(reminder.kind, customer.locale, get_settings().sms_brand, **values)
 
 
-def timeline_entry(reminder: ReminderItem, status: str, at: datetime, extra: dict[str, Any]) -> Any:
-    """What became of a reminder, on the timeline of what it is about (one entry per outcome)."""
+def queue_sms(
+    reminder: ReminderItem, customer: CustomerItem | None, now: datetime
+) -> tuple[str, str | None, datetime | None]:
+    """Record the reminder's SMS in the outbox (deferred past quiet hours) unless it must not go
+    out; its status (`sent`, `deferred` or `suppressed`), why, and when it goes out."""
+    reason = _why_no_sms(reminder, customer, now)
+    if reason is not None:
+        return "suppressed", reason, None
+    assert customer is not None and customer.phone
+    send_at = rules.sendable_at(now, local_zone())
+    message = sms.message(
+        sms.outbox_id(reminder.reminder_id),
+        customer.phone,
+        _text(reminder, customer),
+        send_at,
+        reminder_owner=reminder.pk,
+        reminder_id=reminder.reminder_id,
+        kind=reminder.kind,
+        dealer_id=reminder.dealer_id,
+        customer_id=reminder.customer_id,
+    )
+    outbox.put(message, now)
+    return ("deferred", "quiet_hours", send_at) if send_at > now else ("sent", None, send_at)
+
+
+def timeline_entries(reminder: ReminderItem, status: str, at: datetime, extra: dict[str, Any]) -> list[Any]:
+    """What became of a reminder, on the timeline of what it is about (one entry per outcome); a
+    loan's also on its dealer's and its vehicle's."""
     summary = {"kind": reminder.kind, "reminder_id": reminder.reminder_id, **reminder.details, **extra}
     summary.pop("birthday", None)  # personal data stays on the profile
-    return records.timeline_entry(
-        reminder.pk,
-        at,
-        f"{reminder.reminder_id}-{status}",
-        f"reminder.{status}",
-        SYSTEM,
-        reminder.dealer_id,
-        summary,
-    )
+    owners = [reminder.pk]
+    if reminder.pk.startswith("LOAN#"):
+        owners.append(records.dealer_pk(reminder.dealer_id))
+        if reminder.details.get("vin"):
+            owners.append(records.vehicle_pk(reminder.dealer_id, reminder.details["vin"]))
+    return [
+        records.timeline_entry(
+            owner,
+            at,
+            f"{reminder.reminder_id}-{status}",
+            f"reminder.{status}",
+            SYSTEM,
+            reminder.dealer_id,
+            summary,
+        )
+        for owner in owners
+    ]
 
 
 def fire(
@@ -299,6 +343,10 @@ def fire(
     its own record (last: a crash before it fires it again, which repeats nothing)."""
     if reminder.status != "scheduled":
         return Fired(reminder.status, reminder.reason)
+    if reminder.kind == "overdue":
+        from chalicelib.service import overdue
+
+        return overdue.fire(reminder, now)
     if reminder.vin is not None and vehicle is None:
         vehicle = records.get_vehicle(reminder.dealer_id, reminder.vin)
     customer = records.get_customer(reminder.dealer_id, reminder.customer_id)
@@ -313,26 +361,7 @@ def fire(
         for task in _tasks_of(reminder, vehicle, now):
             open_task(reminder.dealer_id, task, now, batch, vehicle.delivered_at)
             opened.append(task.task_id)
-    reason = _why_no_sms(reminder, customer)
-    send_at: datetime | None = None
-    if reason is None:
-        assert customer is not None and customer.phone
-        send_at = rules.sendable_at(now, _tz())
-        message = sms.message(
-            sms.outbox_id(reminder.reminder_id),
-            customer.phone,
-            _text(reminder, customer),
-            send_at,
-            reminder_owner=reminder.pk,
-            reminder_id=reminder.reminder_id,
-            kind=reminder.kind,
-            dealer_id=reminder.dealer_id,
-            customer_id=reminder.customer_id,
-        )
-        outbox.put(message, now)
-        status, reason = ("deferred", "quiet_hours") if send_at > now else ("sent", None)
-    else:
-        status = "suppressed"
+    status, reason, send_at = queue_sms(reminder, customer, now)
     extra = {"fired_by": fired_by, "reason": reason, "tasks": opened}
     if send_at is not None:
         extra["send_at"] = clock.iso(send_at)
@@ -347,7 +376,7 @@ def fire(
                 reminder.trigger_at + timedelta(days=1),
             )
         )
-    write_all([*batch, *follow_up, timeline_entry(reminder, status, at, extra)])
+    write_all([*batch, *follow_up, *timeline_entries(reminder, status, at, extra)])
     reminders.settle(reminder, status, now, reason=reason, fired_by=fired_by, send_at=send_at)
     if vehicle is not None:
         cycle = reminder.kind in SERVICE_KINDS
@@ -391,13 +420,16 @@ def close_cycle_tasks(dealer_id: str, reminder_id: str, kind: str, now: datetime
 
 
 def run_due(now: datetime, page: int = 200, max_pages: int = 50) -> dict[str, int]:
-    """Fire every reminder whose time has come (the sweep): reads only what is due."""
+    """Fire every reminder whose time has come (the sweep): reads only what is due, again until
+    nothing new is (a fired reminder may schedule its next stage, already due in a late sweep)."""
     counts: dict[str, int] = {}
+    seen: set[str] = set()
     for _ in range(max_pages):
-        due = reminders.due(now, limit=page)
+        due = [r for r in reminders.due(now, limit=page) if r.reminder_id not in seen]
         for reminder in due:
+            seen.add(reminder.reminder_id)
             fired = fire(reminder, now)
             counts[fired.status] = counts.get(fired.status, 0) + 1
-        if len(due) < page:
+        if not due:
             break
     return counts

@@ -67,11 +67,15 @@ def dealer_of(finance_id: str, loan_id: str) -> str | None:
     return found
 
 
-def settle(dealer_id: str, finance_id: str, loan_id: str, at: datetime, now: datetime) -> None:
+def settle(dealer_id: str, finance_id: str, loan_id: str, at: datetime, now: datetime) -> LoanItem | None:
+    """Mark the booked loan settled (the earliest settlement counts); the loan as it now is, or
+    None when no such loan is booked."""
     bind()
-    LoanItem(*_key(dealer_id, finance_id, loan_id)).update(
-        actions=[LoanItem.settled_at.set(at), LoanItem.updated_at.set(now)], condition=LoanItem.pk.exists()
-    )
+    from chalicelib.store import conditional_update
+
+    item = LoanItem(*_key(dealer_id, finance_id, loan_id))
+    actions = [LoanItem.settled_at.set(LoanItem.settled_at | at), LoanItem.updated_at.set(now)]
+    return item if conditional_update(item, actions, LoanItem.pk.exists()) else None
 
 
 def payment_ref(
@@ -149,3 +153,18 @@ def index_payment_refs(entries: list[PaymentRefItem]) -> list[PaymentRefItem]:
         ):
             refused.append(entry)
     return refused
+
+
+def track_bucket(loan: LoanItem, bucket: str | None, now: datetime) -> bool:
+    """Record the loan's DPD bucket (None: current); True when this changed it."""
+    bind()
+    from chalicelib.store import conditional_update
+
+    item = LoanItem(loan.pk, loan.sk)
+    attribute = LoanItem.dpd_bucket
+    if bucket is None:
+        return conditional_update(
+            item, [attribute.remove(), LoanItem.updated_at.set(now)], attribute.exists()
+        )
+    condition = attribute.does_not_exist() | (attribute != bucket)
+    return conditional_update(item, [attribute.set(bucket), LoanItem.updated_at.set(now)], condition)

@@ -23,7 +23,7 @@ Layout (pk / sk):
     DEALER#<id>               KPIRUN#<week>           the weekly KPI job ran for that week
     DEALER#<id>               STAFF#<role>#<id>       a staff member events named (incentives list them)
     DEALER#<id>               LOAN#<finance>#<loan>   a loan of the dealer's customer: schedule, paid
-    LOAN#<finance>#<loan>     LOAN                    the loan's dealer (+ its timeline)
+    LOAN#<finance>#<loan>     LOAN                    the loan's dealer (+ its timeline, its reminders)
     PAYREF#<payment ref>      PAYREF                  the installment a gateway's order number pays
     GATEWAY#<name>            CONFIG                  a payment gateway's merchant id and keys
     PAYMENT#<gateway>#<txid>  PAYMENT                 a gateway transaction (dedup) and its outcome
@@ -67,6 +67,7 @@ from pynamodb.attributes import (
     NumberSetAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -170,6 +171,7 @@ class CustomerItem(Item, discriminator="customer"):
     birthday = UnicodeAttribute(null=True)
     sms_opt_out = BooleanAttribute(default=False)
     care_opt_out = BooleanAttribute(default=False)
+    past_due_loans = UnicodeSetAttribute(null=True)  # "<finance>#<loan>" of its loans 30+ days past due
     updated_at = UTCDateTimeAttribute()
 
 
@@ -207,6 +209,7 @@ class VehicleItem(Item, discriminator="vehicle"):
     service_reminder_fired = UnicodeAttribute(null=True)  # id of the cycle reminder that went out
     reminded_at = UTCDateTimeAttribute(null=True)  # when the latest reminder about it fired
     transferred_at = UTCDateTimeAttribute(null=True)  # another dealer's later delivery took it over
+    red_complaints = UnicodeSetAttribute(null=True)  # ids of its open red-alert complaints (holds)
 
 
 class TaskRefItem(Item, discriminator="task_ref"):
@@ -379,6 +382,7 @@ class LoanItem(Item, discriminator="loan"):
     paid_seqs = NumberSetAttribute(null=True)
     booked_at = UTCDateTimeAttribute()
     settled_at = UTCDateTimeAttribute(null=True)
+    dpd_bucket = UnicodeAttribute(null=True)  # the DPD bucket last recorded (its changes are on the timeline)
     updated_at = UTCDateTimeAttribute()
 
 

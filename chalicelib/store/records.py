@@ -264,6 +264,16 @@ def update_customer(dealer_id: str, customer_id: str, changes: dict[str, Any], n
     CustomerItem(customer_pk(dealer_id, customer_id), "CUSTOMER").update(actions=actions)
 
 
+def note_past_due(dealer_id: str, customer_id: str, loan_key: str, *, past_due: bool) -> None:
+    """Note one of the customer's loans as 30+ days past due (no care SMS), or as no longer."""
+    bind()
+    keys = {loan_key}
+    action = CustomerItem.past_due_loans.add(keys) if past_due else CustomerItem.past_due_loans.delete(keys)
+    conditional_update(
+        CustomerItem(customer_pk(dealer_id, customer_id), "CUSTOMER"), [action], CustomerItem.pk.exists()
+    )
+
+
 def get_customer(dealer_id: str, customer_id: str) -> CustomerItem | None:
     bind()
     try:
@@ -345,6 +355,15 @@ def set_vehicle_fields(dealer_id: str, vin: str, **values: Any) -> bool:
     bind()
     actions = [getattr(VehicleItem, name).set(value) for name, value in values.items()]
     return conditional_update(_vehicle_item(dealer_id, vin), actions, VehicleItem.pk.exists())
+
+
+def hold_for_complaint(dealer_id: str, vin: str, complaint_id: str, *, open_: bool) -> bool:
+    """Note a red-alert complaint on the dealer's vehicle as open (its overdue SMS pause, its
+    collections task shows the hold) or as resolved; False when the dealer has no such vehicle."""
+    bind()
+    ids = {complaint_id}
+    action = VehicleItem.red_complaints.add(ids) if open_ else VehicleItem.red_complaints.delete(ids)
+    return conditional_update(_vehicle_item(dealer_id, vin), [action], VehicleItem.pk.exists())
 
 
 def mark_reminded(vehicle: VehicleItem, reminder_id: str, now: datetime, *, cycle: bool) -> bool:

@@ -120,6 +120,20 @@ def settle(
     return conditional_update(item, actions, ReminderItem.status == "scheduled")
 
 
+def postpone(reminder: ReminderItem, until: datetime, now: datetime, reason: str) -> bool:
+    """Keep a reminder scheduled but look at it again at `until` (it is on hold, for `reason`);
+    its trigger time stays what it was. False when it was no longer scheduled."""
+    bind()
+    _, gsk = _due_keys(reminder.reminder_id, until)
+    actions: list[Any] = [
+        ReminderItem.gsi1sk.set(gsk),
+        ReminderItem.reason.set(reason),
+        ReminderItem.updated_at.set(now),
+    ]
+    item = ReminderItem(reminder.pk, reminder.sk)
+    return conditional_update(item, actions, ReminderItem.status == "scheduled")
+
+
 def after_send(
     owner_pk: str, reminder_id: str, status: str, now: datetime, reason: str | None = None
 ) -> bool:

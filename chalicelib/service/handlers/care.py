@@ -134,9 +134,15 @@ def on_complaint_step(
 
 def _complaint_settled(ctx: Context, dealer_id: str, record: ComplaintItem) -> None:
     """Whatever order its events came in: once a solution (or the resolution) is on file the joint
-    task is done, and once the complaint is open too, the 24-hour KPI counts it."""
+    task is done, and once the complaint is open too, the 24-hour KPI counts it. A red one holds
+    the vehicle's overdue SMS and collections until it is resolved."""
     answered = [at for at in (record.solution_at, record.resolved_at) if at is not None]
     answered_at = min(answered) if answered else None
+    if record.severity == "red" and record.linked_vin:
+        # Open until resolved: meanwhile the customer's overdue SMS waits and collections hold.
+        records.hold_for_complaint(
+            dealer_id, record.linked_vin, record.complaint_id, open_=record.resolved_at is None
+        )
     if record.opened_at is not None:
         due = record.opened_at + rules.JOINT_SOLUTION_WINDOW
         cases.mirror_fact(

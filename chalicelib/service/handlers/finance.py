@@ -6,9 +6,11 @@ partner's loan of the same id is a loan of its own (keys name the partner).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chalicelib.events.finance import LoanBooked, LoanSettled
 from chalicelib.outbound import ops
-from chalicelib.service import payments, reminders
+from chalicelib.service import overdue, payments, reminders
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
 from chalicelib.store import loans, outbox, records
@@ -42,13 +44,27 @@ def on_loan_booked(ctx: Context, data: LoanBooked, target: Target, effects: Effe
             ctx.now,
         )
     payments.apply_waiting({i.payment_ref for i in data.schedule})
-    effects.puts += reminders.repayment_reminders(
-        dealer_id, ctx.partner_id, data.loan_id, data.customer_id, data.vin, data.schedule, ctx.now
+    reminder_args = (
+        dealer_id,
+        ctx.partner_id,
+        data.loan_id,
+        data.customer_id,
+        data.vin,
+        data.schedule,
+        ctx.now,
     )
+    effects.puts += reminders.repayment_reminders(*reminder_args)
+    effects.puts += overdue.first_stages(*reminder_args)
     # The loan is written before it is pointed at, so a settlement that finds the dealer finds it.
     ref = loans.note_dealer(ctx.partner_id, data.loan_id, dealer_id)
     if ref.settled_at is not None:
-        loans.settle(dealer_id, ctx.partner_id, data.loan_id, ref.settled_at, ctx.now)
+        _settle(dealer_id, ctx.partner_id, data.loan_id, ref.settled_at, ctx.now)
+
+
+def _settle(dealer_id: str, finance_id: str, loan_id: str, at: datetime, now: datetime) -> None:
+    settled = loans.settle(dealer_id, finance_id, loan_id, at, now)
+    if settled is not None:
+        overdue.settled(settled, now, at)
 
 
 @handles(LoanSettled)
@@ -56,4 +72,4 @@ def on_loan_settled(ctx: Context, data: LoanSettled, target: Target, effects: Ef
     """Settled: kept with the loan id, and on the dealer's loan once it is booked (in either order)."""
     ref = loans.note_settled(ctx.partner_id, data.loan_id, data.at)
     if ref.dealer_id is not None:
-        loans.settle(ref.dealer_id, ctx.partner_id, data.loan_id, data.at, ctx.now)
+        _settle(ref.dealer_id, ctx.partner_id, data.loan_id, data.at, ctx.now)
