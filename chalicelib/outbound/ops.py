@@ -142,3 +142,17 @@ def payment_ref_conflict(finance_id: str, loan_id: str, dealer_id: str, keys: li
     return _to_ops(
         f"payment-ref-conflict#{finance_id}#{loan_id}", body, "payment_ref_conflict", dealer_id, loan_id
     )
+
+
+def payment_stuck(gateway: str, transaction_id: str, payment_ref: str) -> Message:
+    """A verified payment that failed to apply however often it was re-driven: money received and
+    not on the loan, for ops to look at (`clm`'s payment record shows the last outcome)."""
+    body = {
+        "event": "payment.stuck",
+        "gateway": gateway,
+        "transaction_id": transaction_id,
+        "payment_ref": payment_ref,
+    }
+    return _to_ops(
+        f"payment-stuck#{gateway}#{transaction_id}", body, "payment_stuck", "unknown", transaction_id
+    )

@@ -10,7 +10,7 @@ idempotent (the transaction's record first, the installment a member of a set, t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.inbound.gateways import Payment
@@ -19,6 +19,8 @@ from chalicelib.outbound import ops
 from chalicelib.service import overdue
 from chalicelib.store import loans, outbox, payments, records, write_all
 from chalicelib.store.models import PaymentItem
+
+REDRIVE_AFTER = timedelta(minutes=10)  # a notification's request is long over (gateways want 5 s)
 
 
 def receive(payment: Payment) -> str:
@@ -31,6 +33,8 @@ def receive(payment: Payment) -> str:
         payment.amount_minor,
         payment.paid_at,
         now,
+        succeeded=payment.succeeded,
+        foreign=payment.foreign,
     )
     if record.status in payments.FINAL:
         return record.status
@@ -62,6 +66,7 @@ def apply(payment: Payment, now: datetime) -> str:
         payments.wait(payment.payment_ref, payment.gateway, payment.transaction_id)
         installment = payments.installment(payment.payment_ref)
         if installment is None:
+            payments.mark_waiting(payment.gateway, payment.transaction_id)
             return "waiting"
         payments.unwait(payment.payment_ref, payment.gateway, payment.transaction_id)
     if int(installment.amount_minor) != payment.amount_minor:
@@ -121,6 +126,35 @@ def apply_waiting(payment_refs: set[str]) -> int:
     return applied
 
 
+def redrive(real_now: datetime, settle_for: timedelta = REDRIVE_AFTER) -> tuple[int, int]:
+    """Apply again the transactions whose application failed longer than `settle_for` ago (the
+    gateway's own retries come sooner, and may have stopped): (re-driven, given up to ops)."""
+    redriven = stuck = 0
+    for record in payments.stale(real_now - settle_for):
+        times = payments.redriven(record, real_now)
+        if times is None:
+            continue
+        if times > payments.MAX_REDRIVES:
+            outbox.put(ops.payment_stuck(record.gateway, record.transaction_id, record.payment_ref), real_now)
+            count("PaymentsStuck", gateway=record.gateway)
+            stuck += 1
+            continue
+        redriven += 1
+        count("WorkQueued", why="payment_redrive")
+        try:
+            apply(_payment_of(record), real_now)
+        except Exception as exc:  # it stays queued: the next sweep tries again
+            logger.warning(
+                "payment re-drive failed",
+                extra={
+                    "gateway": record.gateway,
+                    "transaction_id": record.transaction_id,
+                    "error": repr(exc)[:300],
+                },
+            )
+    return redriven, stuck
+
+
 def _payment_of(record: PaymentItem) -> Payment:
     return Payment(
         record.gateway,
@@ -128,6 +162,6 @@ def _payment_of(record: PaymentItem) -> Payment:
         record.payment_ref,
         int(record.amount_minor),
         record.paid_at,
-        True,  # only successes wait (the others are final at once)
-        False,  # and never another merchant's
+        True if record.succeeded is None else bool(record.succeeded),  # older records: only successes wait
+        bool(record.foreign),
     )

@@ -36,6 +36,8 @@ class SweepReport:
     inbox_redriven: int = 0
     outbox_redriven: int = 0
     waiting_expired: int = 0
+    payments_redriven: int = 0  # gateway transactions applied again after a failure
+    payments_stuck: int = 0  # given up after every re-drive: raised to ops
     reminders: dict[str, int] = field(default_factory=dict)  # fired reminders by outcome
     sms_sent: int = 0
     sms_suppressed: int = 0
@@ -77,6 +79,13 @@ def redrive(real_now: datetime, report: SweepReport) -> None:
     work.enqueue(refs + [work.outbox_ref(i) for i in lost_outbox], why="redrive")
     report.inbox_redriven = len(lost_inbox)
     report.outbox_redriven = len(lost_outbox)
+
+
+def redrive_payments(real_now: datetime, report: SweepReport) -> None:
+    """Gateway transactions whose application failed, long after the notification: applied again."""
+    from chalicelib.service import payments
+
+    report.payments_redriven, report.payments_stuck = payments.redrive(real_now)
 
 
 def expire_waiting(real_now: datetime, report: SweepReport) -> None:
@@ -176,5 +185,6 @@ def sweep(now: datetime, real_now: datetime | None = None, jobs: Iterable[Job] =
             judge_kpis(now, report)
     if "housekeeping" in chosen:
         redrive(housekeeping_at, report)
+        redrive_payments(housekeeping_at, report)
         expire_waiting(housekeeping_at, report)
     return report

@@ -48,7 +48,7 @@ week is one range) carry it.
 
 GSI ``gsi1`` is sparse: only items waiting for time to pass carry ``gsi1pk``/``gsi1sk``
 (open tasks by due time, reminders by trigger time, undelivered outbox items, SMS waiting for
-their send time, unprocessed or waiting inbox items); the
+their send time, unprocessed or waiting inbox items, gateway transactions not yet applied); the
 sweeper queries it and the claim that handles an item removes its keys. One more partition,
 ``PARTNERS``, lists every partner by id (`clm partner list`); nothing sweeps it.
 """
@@ -436,6 +436,9 @@ class PaymentItem(Item, discriminator="payment"):
     received_at = UTCDateTimeAttribute()
     applied_at = UTCDateTimeAttribute(null=True)
     notifications = NumberAttribute(default=0)
+    succeeded = BooleanAttribute(null=True)  # what the gateway said (a re-drive applies it again)
+    foreign = BooleanAttribute(null=True)  # another merchant's
+    redrives = NumberAttribute(default=0)  # times the sweep handed it to applying again
 
 
 class PaymentWaitItem(Item, discriminator="payment_wait"):

@@ -155,3 +155,79 @@ def test_gateway_keys_are_stored_sealed(configured: Harness) -> None:
     stored = GatewayItem.get("GATEWAY#wechatpay", "CONFIG")
     assert stored.sealed_key and gw.APIV3_KEY.decode() not in json.dumps(stored.attribute_values, default=str)
     assert [k.serial for k in stored.platform_keys] == ["SERIAL-A"]
+
+
+def failing_loans(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """Applying a payment to its loan fails `times` times (DynamoDB throttled, a Lambda killed)."""
+    from chalicelib.store import loans
+
+    real, failures = loans.pay, [0]
+
+    def pay(*args: Any, **kwargs: Any) -> Any:
+        if failures[0] < times:
+            failures[0] += 1
+            raise RuntimeError("throttled")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loans, "pay", pay)
+    return failures
+
+
+def test_a_payment_that_failed_to_apply_is_applied_by_the_sweep_once(
+    configured: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.service.sweep import sweep
+
+    harness = configured
+    post(harness, delivery())
+    post(harness, loan(), sender="finance-demo")
+    failing_loans(monkeypatch, 1)
+    answer = wechat(harness, "4200000500", "L-1P01")
+    assert answer.status_code >= 500 and json.loads(answer.body)["code"] == "FAIL"
+    assert the_loan(harness)["installments_paid"] == 0
+    # The gateway never sends it again. A notification's request may still be running: left alone.
+    assert sweep(NOW, real_now=NOW + timedelta(minutes=5)).payments_redriven == 0
+    report = sweep(NOW, real_now=NOW + timedelta(minutes=11))
+    assert (report.payments_redriven, report.payments_stuck) == (1, 0)
+    assert sweep(NOW, real_now=NOW + timedelta(hours=1)).payments_redriven == 0  # applied: done
+    assert the_loan(harness)["installments_paid"] == 1
+    assert wechat(harness, "4200000500", "L-1P01").status_code == 204  # a late resend changes nothing
+    view = body_of(harness.get("/dealers/dealer-a/vehicles/LSVAU2180N2123456"))
+    assert [e["data"]["seq"] for e in view["timeline"] if e["type"] == "payment.received"] == [1]
+
+
+def test_a_payment_waiting_for_its_loan_or_already_settled_is_never_redriven(configured: Harness) -> None:
+    from chalicelib.service.sweep import sweep
+
+    harness = configured
+    post(harness, loan(), sender="finance-demo")
+    assert alipay(harness, "2026112022500", "L-7P01").body == b"success"  # no loan has it yet
+    assert wechat(harness, "4200000501", "L-1P01").status_code == 204
+    assert wechat(harness, "4200000502", "L-1P02", amount=1).status_code == 204  # suspect: final
+    assert sweep(NOW, real_now=NOW + timedelta(hours=2)).payments_redriven == 0
+    post(harness, loan("L-7"), sender="finance-demo")
+    assert the_loan(harness, "L-7")["installments_paid"] == 1
+
+
+def test_a_payment_that_never_applies_is_given_to_ops_as_stuck_once(
+    configured: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.service.sweep import sweep
+    from chalicelib.store.payments import MAX_REDRIVES
+
+    harness = configured
+    ops = subscribe("ops")
+    post(harness, loan(), sender="finance-demo")
+    failures = failing_loans(monkeypatch, 100)
+    assert wechat(harness, "4200000600", "L-1P01").status_code >= 500
+    redriven = stuck = 0
+    for n in range(1, MAX_REDRIVES + 4):
+        report = sweep(NOW, real_now=NOW + n * timedelta(minutes=11))
+        redriven, stuck = redriven + report.payments_redriven, stuck + report.payments_stuck
+    assert (redriven, stuck, failures[0]) == (MAX_REDRIVES, 1, 1 + MAX_REDRIVES)
+    harness.drain()
+    (message,) = [m["body"] for m in ops() if m["body"]["event"] == "payment.stuck"]
+    assert (message["transaction_id"], message["payment_ref"]) == ("4200000600", "L-1P01")
+    monkeypatch.undo()  # the fault is mended: the gateway's resend still applies it
+    assert wechat(harness, "4200000600", "L-1P01").status_code == 204
+    assert the_loan(harness)["installments_paid"] == 1
