@@ -8,15 +8,17 @@ variable); otherwise to AWS. Every failure is one line on stderr and a non-zero 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 DEFAULT_AWS_PORT = 4566
 DEFAULT_API_PORT = 8000
@@ -35,8 +37,38 @@ class Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see `{self.prog} --help`)", 2)
 
 
+_results: TextIO | None = None  # where a command's answer goes; everything else goes to stderr
+
+
+def _say(text: str = "", flush: bool = False) -> None:
+    """One line of the command's answer (stdout), apart from the metrics and logs the work emits."""
+    print(text, file=_results or sys.stdout, flush=flush)
+
+
 def _emit(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    _say(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def _answer_on_stdout_only() -> Iterator[None]:
+    """While a command runs, what the code it calls prints (EMF metrics, Powertools' JSON logs)
+    goes to stderr: stdout carries the answer alone, so `clm sweep | jq` always parses."""
+    import logging
+
+    from chalicelib.observability import logger
+
+    global _results
+    previous, _results = _results, sys.stdout
+    handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+        _results = previous
 
 
 def _state_dir() -> Path:
@@ -358,9 +390,9 @@ def _table(columns: list[str], rows: list[list[Any]]) -> None:
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     for row in [columns, *cells]:
-        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+        _say("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
     if not rows:
-        print("(none)")
+        _say("(none)")
 
 
 def cmd_partner_list(args: argparse.Namespace) -> int:
@@ -473,7 +505,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     if args.json:
         _emit(board)
         return 0
-    print(f"{board['dealer_id']}  {board['week']}  ({board['from']} to {board['to']})")
+    _say(f"{board['dealer_id']}  {board['week']}  ({board['from']} to {board['to']})")
 
     def shown(value: Any) -> str:
         return "-" if value is None else f"{value:g}"
@@ -497,9 +529,9 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         ],
     )
     hours = board["lead_follow_up_hours"]
-    print(f"lead follow-up median hours: {shown(hours['median'])} (n={hours['n']})")
+    _say(f"lead follow-up median hours: {shown(hours['median'])} (n={hours['n']})")
     for signal in board["risk_signals"]:
-        print(f"risk signal {signal['audited_at']}: {', '.join(signal['reasons'])}")
+        _say(f"risk signal {signal['audited_at']}: {', '.join(signal['reasons'])}")
     return 0
 
 
@@ -532,7 +564,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     path = _state_dir() / FILE_NAME
     print(f"watching {path} (Ctrl-C stops)", file=sys.stderr, flush=True)
     for entry in follow(path, from_start=args.all):
-        print(json.dumps(entry, ensure_ascii=False) if args.json else render(entry), flush=True)
+        _say(json.dumps(entry, ensure_ascii=False) if args.json else render(entry), flush=True)
     return 0
 
 
@@ -648,7 +680,11 @@ def describe(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
-        code: int = args.func(args)
+        if args.func is cmd_local:  # the stack's own output (its logs and metrics) is what it prints
+            code: int = args.func(args)
+            return code
+        with _answer_on_stdout_only():
+            code = args.func(args)
         return code
     except CliError as exc:
         print(f"clm: {exc}", file=sys.stderr)

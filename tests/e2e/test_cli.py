@@ -337,3 +337,128 @@ def test_a_booked_loan_is_paid_once_through_both_gateways_over_http(
     assert [h for h in answer.headers if h[0].lower() == "content-type"] == [
         ("Content-Type", "application/json")
     ]
+
+
+def test_sweep_at_brings_repayment_and_overdue_work_to_customer_dealer_and_collections(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A loan booked over HTTP, then `clm sweep --at` through its first installment's life: the
+    repayment SMS 3 days before, on the day after the due date the overdue SMS, the dealer's
+    follow-up task and its staff-tasks warning, at 30 days past due HQ collections' task under
+    the dealer; a WeChat Pay payment then closes them all."""
+    import copy
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tests.unit import test_gateways as gw
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    vin = new_vin("LDPDR")
+    deliver(stack, vin)
+    stack.wait_for(lambda: stack.cli("vehicle", vin, check=False).returncode == 0, what="the delivery")
+    due = datetime.now(shanghai).date() + timedelta(days=5)
+    booked = copy.deepcopy(example("loan.booked"))
+    booked["data"].update(loan_id=f"L-{vin}", vin=vin, dealer_id="dealer-demo")
+    booked["data"]["customer_id"] = vin
+    booked["data"]["schedule"] = [
+        {"seq": n, "due_date": (due + timedelta(days=30 * (n - 1))).isoformat(), "amount_minor": 350000}
+        | {"payment_ref": f"{vin}P{n}"}
+        for n in (1, 2)
+    ]
+    loan_file = tmp_path / "loan.json"
+    loan_file.write_text(json.dumps(booked, ensure_ascii=False))
+    assert json.loads(stack.cli("send", str(loan_file), "--partner", "finance-demo").stdout)["status"] == 202
+    key = stack.credentials["dealer-demo"]["api_key"]
+    stack.wait_for(
+        lambda: any(
+            i["loan_id"] == f"L-{vin}"
+            for i in stack.get("/dealers/dealer-demo/loans?limit=100", key).json()["items"]
+        ),
+        what="the booked loan",
+    )
+
+    def local(day: Any, hour: int = 10) -> str:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=shanghai).isoformat()
+
+    def tasks() -> list[dict[str, Any]]:
+        listed = json.loads(stack.cli("tasks", "dealer-demo", "--json").stdout)
+        return [t for t in listed if t["kind"] in ("overdue_follow_up", "collections") and t["vin"] == vin]
+
+    watcher, seen = start_watch(stack)
+    try:
+
+        def texts() -> list[str]:
+            return [
+                e["message"]
+                for e in seen
+                if e["channel"] == "sms" and vin[-6:] in e["message"] and "车贷" in e["message"]
+            ]
+
+        assert stack.cli("sweep", "--at", local(due - timedelta(days=3))).returncode == 0
+        [repayment] = stack.wait_for(lambda: texts(), timeout=5, what="the repayment SMS")
+        assert "第1期" in repayment and due.isoformat() in repayment and "将于" in repayment
+        assert tasks() == []
+
+        assert stack.cli("sweep", "--at", local(due + timedelta(days=1))).returncode == 0
+        stack.wait_for(lambda: len(texts()) == 2, timeout=5, what="the overdue SMS")
+        assert "已于" in texts()[1] and "3500.00" in texts()[1]
+        [follow_up] = tasks()
+        assert (follow_up["kind"], follow_up["assignee_role"], follow_up["status"]) == (
+            "overdue_follow_up",
+            "sales",
+            "open",
+        )
+        warnings = stack.wait_for(
+            lambda: [
+                json.loads(e["message"])
+                for e in seen
+                if e["channel"] == "sns" and "loan.overdue" in e["message"] and vin in e["message"]
+            ],
+            timeout=5,
+            what="the staff-tasks warning",
+        )
+        assert len(warnings) == 1 and warnings[0]["dealer_id"] == "dealer-demo"
+
+        assert stack.cli("sweep", "--at", local(due + timedelta(days=30))).returncode == 0
+        by_kind = {t["kind"]: t for t in tasks()}
+        assert (
+            by_kind["collections"]["assignee_role"] == "collections"
+            and by_kind["collections"]["hold"] is None
+        )
+        time.sleep(0.5)
+        overdue_texts = [t for t in texts() if "已于" in t]
+        assert len(overdue_texts) == 1  # one overdue SMS per installment, however many stages pass
+        assert any("第2期" in t and "将于" in t for t in texts())  # the next one's reminder is not held
+
+        pem = tmp_path / "wechat.pem"
+        pem.write_text(gw.PLATFORM_PEM)
+        headers, body = gw.wechat_notification(
+            at=datetime.now(UTC),
+            transaction_id=f"42{vin}",
+            out_trade_no=f"{vin}P1",
+            amount={"total": 350000, "currency": "CNY"},
+        )
+        wechat = stack.cli(
+            "gateway",
+            "configure",
+            "wechatpay",
+            "--mchid",
+            "1900000109",
+            "--apiv3-key",
+            gw.APIV3_KEY.decode(),
+            "--platform-serial",
+            "SERIAL-A",
+            "--platform-public-key",
+            str(pem),
+        )
+        assert wechat.returncode == 0
+        answer = stack.request("POST", "/webhooks/payments/wechatpay", body=body, headers=headers)
+        assert answer.status == 204
+        closed = stack.wait_for(
+            lambda: {t["status"] for t in tasks()} == {"done"} and tasks(),
+            what="the tasks closed by the payment",
+        )
+        assert sorted(t["kind"] for t in closed) == ["collections", "overdue_follow_up"]
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)

@@ -275,3 +275,22 @@ def test_an_installment_paid_between_day_1_and_08_00_gets_no_overdue_sms(harness
     pay_by_wechat(harness, "4200001003", "L-1P01")
     at(harness, local(day(1), 8))
     assert overdue_texts() == []
+
+
+def test_clm_sweep_prints_its_report_alone_on_stdout_while_the_work_emits_metrics(
+    harness: Harness, capsys: Any
+) -> None:
+    """The overdue stage emits a metric (EMF, printed by Powertools): on stderr, so the report parses."""
+    import json
+
+    from clm.cli import main
+
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    pin_both(local(day(1), 10))
+    capsys.readouterr()
+    assert main(["sweep", "--at", local(day(1), 10).isoformat()]) == 0
+    shown = capsys.readouterr()
+    report = json.loads(shown.out)
+    assert report["at"] == "2026-12-01T02:00:00.000Z" and len(overdue_texts()) == 1
+    assert '"LoanBucketChanged"' in shown.err and '"LoanBucketChanged"' not in shown.out
