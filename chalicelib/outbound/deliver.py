@@ -15,9 +15,10 @@ from typing import Any
 
 from chalicelib import aws, clock, runtime
 from chalicelib.settings import get_settings
-from chalicelib.store import outbox, records, reminders
+from chalicelib.store import cases, outbox, records, reminders, write_all
 
 IDEMPOTENCY_TTL = timedelta(days=7)
+PAUSE_RECHECK = timedelta(hours=1)  # a paused overdue SMS is looked at again this often
 _guarded: Callable[..., Any] | None = None
 _config: Any = None
 
@@ -145,9 +146,51 @@ def _sms_waits(outbox_id: str) -> str | None:
         return None
     if item.send_after is not None and item.send_after > clock.now():
         return "queued"
+    if _paused(item):
+        return "paused"
     if not outbox.take_sms_slot(clock.system_now(), get_settings().sms_rate):
         return "rate_limited"
     return None
+
+
+def _paused(item: outbox.OutboxItem) -> bool:
+    """An overdue SMS about a vehicle with an open red-alert complaint waits, whenever that complaint
+    came (after the SMS was queued for 08:00, say): its send time moves on by `PAUSE_RECHECK`."""
+    attrs = item.attributes or {}
+    if attrs.get("kind") != "overdue":
+        return False
+    owner, reminder_id = attrs.get("reminder_owner", ""), attrs.get("reminder_id", "")
+    reminder = reminders.get(owner, reminder_id)
+    if reminder is None:
+        return False
+    vin = reminder.vin or (reminder.details or {}).get("vin")
+    if not vin:
+        return False
+    vehicle = records.get_vehicle(reminder.dealer_id, vin)
+    if vehicle is None or not vehicle.red_complaints:
+        return False
+    still_open = cases.open_red_complaints(reminder.dealer_id, vin, list(vehicle.red_complaints))
+    if not still_open:
+        return False
+    now = clock.now()
+    if outbox.defer_sms(item.outbox_id, now + PAUSE_RECHECK):
+        summary = {"kind": "overdue", "reminder_id": reminder_id, "reason": "red_complaint_open"}
+        paused = f"{reminder_id}-paused"
+        write_all(
+            [
+                records.timeline_entry(
+                    o,
+                    now,
+                    paused,
+                    "reminder.paused",
+                    "clm",
+                    reminder.dealer_id,
+                    summary | {"complaint_ids": still_open},
+                )
+                for o in reminders.timeline_owners(reminder)
+            ]
+        )
+    return True
 
 
 def deliver(outbox_id: str, lambda_context: Any = None) -> dict[str, str]:

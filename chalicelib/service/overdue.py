@@ -26,7 +26,7 @@ from chalicelib.observability import count
 from chalicelib.outbound import sms, staff
 from chalicelib.service import reminders
 from chalicelib.service.tasks import open_task
-from chalicelib.store import loans, outbox, records, tasks, write_all
+from chalicelib.store import cases, loans, outbox, records, tasks, write_all
 from chalicelib.store import reminders as scheduled
 from chalicelib.store.models import CustomerItem, LoanItem, ReminderItem, VehicleItem
 
@@ -190,7 +190,8 @@ def hold_of(vehicle: VehicleItem | None) -> dict[str, Any] | None:
     """Why collections must wait, if it must: an open red-alert complaint about the vehicle."""
     if vehicle is None or not vehicle.red_complaints:
         return None
-    return {"reason": RED_COMPLAINT_OPEN, "complaint_ids": sorted(vehicle.red_complaints)}
+    still_open = cases.open_red_complaints(vehicle.dealer_id, vehicle.vin, list(vehicle.red_complaints))
+    return {"reason": RED_COMPLAINT_OPEN, "complaint_ids": still_open} if still_open else None
 
 
 def task_holds(dealer_id: str, listed: list[Any]) -> dict[str, dict[str, Any] | None]:

@@ -312,11 +312,6 @@ def timeline_entries(reminder: ReminderItem, status: str, at: datetime, extra: d
     loan's also on its dealer's and its vehicle's."""
     summary = {"kind": reminder.kind, "reminder_id": reminder.reminder_id, **reminder.details, **extra}
     summary.pop("birthday", None)  # personal data stays on the profile
-    owners = [reminder.pk]
-    if reminder.pk.startswith("LOAN#"):
-        owners.append(records.dealer_pk(reminder.dealer_id))
-        if reminder.details.get("vin"):
-            owners.append(records.vehicle_pk(reminder.dealer_id, reminder.details["vin"]))
     return [
         records.timeline_entry(
             owner,
@@ -327,7 +322,7 @@ def timeline_entries(reminder: ReminderItem, status: str, at: datetime, extra: d
             reminder.dealer_id,
             summary,
         )
-        for owner in owners
+        for owner in reminders.timeline_owners(reminder)
     ]
 
 

@@ -59,6 +59,23 @@ def get_record(kind: str, pk: str) -> Any:
         return None
 
 
+def open_red_complaints(dealer_id: str, vin: str, noted: Sequence[str]) -> list[str]:
+    """Of the red complaints noted open on the dealer's vehicle, the ones still open about it: the
+    note is a hint (an opening and a resolution applied at once may leave a stale one), the
+    complaint is the truth."""
+    still = []
+    for complaint_id in sorted(noted):
+        record = get_record("complaint", complaint_pk(dealer_id, complaint_id))
+        if (
+            record is not None
+            and record.severity == "red"
+            and record.linked_vin == vin
+            and record.resolved_at is None
+        ):
+            still.append(complaint_id)
+    return still
+
+
 def _apply(
     kind: str,
     pk: str,

@@ -94,6 +94,16 @@ def mark_delivered(outbox_id: str, now: datetime, status: str = "delivered") -> 
     )
 
 
+def defer_sms(outbox_id: str, until: datetime) -> bool:
+    """A queued SMS must wait after all (its overdue message is paused): its send time moves on."""
+    bind()
+    item = OutboxItem(*_key(outbox_id))
+    actions = [OutboxItem.send_after.set(until), OutboxItem.gsi1sk.set(f"{clock.iso(until)}#{outbox_id}")]
+    return conditional_update(
+        item, actions, (OutboxItem.status == "queued") & (OutboxItem.gsi1pk == SMS_QUEUE)
+    )
+
+
 def queued_sms(now: datetime, limit: int = 100) -> list[str]:
     """Ids of SMS whose send time has come, oldest first (a page)."""
     bind()

@@ -147,6 +147,20 @@ def after_send(
     return conditional_update(item, actions, ReminderItem.status.is_in("sent", "deferred"))
 
 
+def timeline_owners(reminder: ReminderItem) -> list[str]:
+    """The timelines a reminder's outcomes go on: what it is about, and a loan's also its dealer's
+    and its vehicle's."""
+    from chalicelib.store import records
+
+    owners = [reminder.pk]
+    if reminder.pk.startswith("LOAN#"):
+        owners.append(records.dealer_pk(reminder.dealer_id))
+        vin = (reminder.details or {}).get("vin")
+        if vin:
+            owners.append(records.vehicle_pk(reminder.dealer_id, vin))
+    return owners
+
+
 def repaid(reminder: ReminderItem) -> str | None:
     """Why a repayment reminder is moot: its installment is paid (`paid`), or the loan settled."""
     from chalicelib.store import loans

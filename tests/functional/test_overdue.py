@@ -212,6 +212,46 @@ def test_an_open_red_complaint_pauses_the_overdue_sms_and_holds_collections_unti
     assert len(overdue_texts()) == 1
 
 
+def test_a_red_complaint_opened_after_the_overdue_sms_was_queued_for_08_00_still_pauses_it(
+    harness: Harness,
+) -> None:
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    at(harness, local(day(1)))  # fired at 00:00: the SMS waits for 08:00
+    pin_both(local(day(1), 3))
+    post(harness, complaint(RED_TEXT, opened_at=local(day(1), 2)))
+    at(harness, local(day(1), 8))
+    at(harness, local(day(1), 8, 30))
+    assert overdue_texts() == []  # paused at its send time
+    timeline = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))["timeline"]
+    assert "reminder.paused" in [e["type"] for e in timeline]
+    pin_both(local(day(1), 10))
+    post(harness, step("resolved", at=local(day(1), 10)))
+    at(harness, local(day(1), 10, 30))
+    assert len(overdue_texts()) == 1  # sent once the complaint is resolved
+    at(harness, local(day(1), 12))
+    assert len(overdue_texts()) == 1
+
+
+def test_a_stale_note_of_a_red_complaint_holds_nothing(harness: Harness) -> None:
+    """The vehicle's note of open red complaints is a hint; a resolved complaint (an opening and
+    its resolution applied at once can leave the note behind) holds neither SMS nor collections."""
+    from chalicelib.store import records
+
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    pin_both(local(DUE, 12))
+    post(harness, complaint(RED_TEXT, opened_at=local(DUE, 11)))
+    post(harness, step("resolved", at=local(DUE, 12)))
+    records.hold_for_complaint("dealer-a", VIN, "CP-1", open_=True)  # as the race would leave it
+    records.hold_for_complaint("dealer-a", VIN, "CP-unknown", open_=True)
+    at(harness, local(day(1), 9))
+    assert len(overdue_texts()) == 1
+    at(harness, local(day(30)))
+    (task,) = kinds(harness, "collections")
+    assert task["hold"] is None
+
+
 def test_another_dealer_s_red_complaint_about_the_vin_holds_nothing(harness: Harness) -> None:
     post(harness, delivery(phone=PHONE))
     post(harness, booked(), sender="finance-demo")
