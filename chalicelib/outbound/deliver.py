@@ -180,7 +180,7 @@ def _paused(item: outbox.OutboxItem) -> bool:
             [
                 records.timeline_entry(
                     o,
-                    now,
+                    item.created_at,  # once per message, however many hours it stays paused
                     paused,
                     "reminder.paused",
                     "clm",

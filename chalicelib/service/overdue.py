@@ -163,7 +163,7 @@ def track(loan: LoanItem, now: datetime, at: datetime) -> tuple[dict[str, Any], 
     entries: list[Any] = []
     if loans.track_bucket(loan, bucket, now):
         count("LoanBucketChanged", bucket=bucket or "current")
-        entry_id = f"dpd-{loan.loan_id}-{bucket or 'current'}-{clock.iso(at)}"
+        entry_id = f"dpd-{loan_key(loan)}-{bucket or 'current'}-{clock.iso(at)}"
         entries = _timeline(loan, at, entry_id, "loan.dpd_bucket_changed", dict(found))
     held = loan_rules.care_held(found["days_past_due"])
     records.note_past_due(loan.dealer_id, loan.customer_id, loan_key(loan), past_due=held)
@@ -244,10 +244,26 @@ def _collections(loan: LoanItem, seq: int, found: dict[str, Any], now: datetime)
     )
 
 
-def _moot(loan: LoanItem | None, seq: int) -> str | None:
+def _moot(loan: LoanItem | None, seq: int, due_date: str | None = None) -> str | None:
+    """Why an installment's overdue work has no point: the loan settled, the installment paid, or
+    (re-booked) no longer in the schedule with that due date."""
     if loan is None or loan.settled_at is not None:
         return "settled"
-    return "paid" if seq in set(loan.paid_seqs or ()) else None
+    if seq in set(loan.paid_seqs or ()):
+        return "paid"
+    if due_date is not None:
+        current = next((i for i in loan.schedule if int(i["seq"]) == seq), None)
+        if current is None or current["due_date"] != due_date:
+            return "rescheduled"
+    return None
+
+
+def _still_late(loan: LoanItem, seq: int, task_id: str, now: datetime) -> None:
+    """A payment or settlement applied while the task was being opened closed nothing: read the
+    loan again, and if the installment is settled or paid by now, the task is done."""
+    again = loans.get(loan.dealer_id, loan.finance_id, loan.loan_id)
+    if _moot(again, seq) is not None:
+        tasks.close(loan.dealer_id, task_id, now, PAID_BY)
 
 
 def fire(reminder: ReminderItem, now: datetime) -> reminders.Fired:
@@ -255,7 +271,7 @@ def fire(reminder: ReminderItem, now: datetime) -> reminders.Fired:
     details = reminder.details
     seq, stage = int(details["seq"]), int(details["stage"])
     loan = loans.get(reminder.dealer_id, details["finance_id"], details["loan_id"])
-    moot = _moot(loan, seq)
+    moot = _moot(loan, seq, details.get("due_date"))
     if moot is not None:
         scheduled.settle(reminder, "closed", now, reason=moot)
         return reminders.Fired("closed", moot)
@@ -270,11 +286,13 @@ def fire(reminder: ReminderItem, now: datetime) -> reminders.Fired:
         open_task(loan.dealer_id, task, now, batch, delivered_at)
         outbox.put(staff.loan_overdue(tasks.as_task(loan.dealer_id, task, now), found), now)
         opened.append(task.task_id)
+        _still_late(loan, seq, task.task_id, now)
     elif stage == loan_rules.COLLECTIONS_AFTER_DAYS and found["oldest_unpaid_seq"] == seq:
         # An older installment still unpaid reached 30 days first: its collections task is open.
         task = _collections(loan, seq, found, now)
         open_task(loan.dealer_id, task, now, batch)
         opened.append(task.task_id)
+        _still_late(loan, seq, task.task_id, now)
     following = loan_rules.next_stage(stage)
     if following is not None:
         schedule = {int(i["seq"]): i for i in loan.schedule}
@@ -322,7 +340,9 @@ def paid(loan: LoanItem, seq: int, now: datetime, at: datetime) -> None:
     found, batch = track(loan, now, at)
     oldest = found["oldest_unpaid_seq"]
     if oldest is not None and found["days_past_due"] >= loan_rules.COLLECTIONS_AFTER_DAYS:
-        open_task(loan.dealer_id, _collections(loan, oldest, found, now), now, batch)
+        task = _collections(loan, oldest, found, now)
+        open_task(loan.dealer_id, task, now, batch)
+        _still_late(loan, oldest, task.task_id, now)  # paid too, meanwhile
     write_all(batch)
 
 

@@ -21,6 +21,7 @@ from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import SUPERSEDED
 from chalicelib.domain.reminders import ServiceDue
 from chalicelib.domain.tasks import NewTask, Role, TaskKind
+from chalicelib.observability import count, logger
 from chalicelib.outbound import sms
 from chalicelib.service.tasks import open_task
 from chalicelib.settings import get_settings
@@ -423,7 +424,20 @@ def run_due(now: datetime, page: int = 200, max_pages: int = 50) -> dict[str, in
         due = [r for r in reminders.due(now, limit=page) if r.reminder_id not in seen]
         for reminder in due:
             seen.add(reminder.reminder_id)
-            fired = fire(reminder, now)
+            try:
+                fired = fire(reminder, now)
+            except Exception as exc:  # one reminder's fault must not stop everyone's: it stays due
+                logger.warning(
+                    "reminder not fired",
+                    extra={
+                        "reminder_id": reminder.reminder_id,
+                        "kind": reminder.kind,
+                        "error": repr(exc)[:300],
+                    },
+                )
+                count("RemindersFailed", kind=reminder.kind)
+                counts["failed"] = counts.get("failed", 0) + 1
+                continue
             counts[fired.status] = counts.get(fired.status, 0) + 1
         if not due:
             break

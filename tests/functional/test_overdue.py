@@ -334,3 +334,82 @@ def test_clm_sweep_prints_its_report_alone_on_stdout_while_the_work_emits_metric
     report = json.loads(shown.out)
     assert report["at"] == "2026-12-01T02:00:00.000Z" and len(overdue_texts()) == 1
     assert '"LoanBucketChanged"' in shown.err and '"LoanBucketChanged"' not in shown.out
+
+
+# --- found by review ------------------------------------------------------------------------------
+
+
+def test_a_rebooked_schedule_ends_the_work_of_installments_it_dropped_or_moved(harness: Harness) -> None:
+    """A re-booking with fewer installments or a deferred due date: the old stages close
+    (`rescheduled`), and one bad reminder never stops the sweep for other loans."""
+    post(harness, delivery(phone=PHONE))
+    pin_both(local(DUE, 9))
+    post(harness, booked(installments=2), sender="finance-demo")
+    moved = booked(installments=1)
+    moved["data"]["schedule"][0]["due_date"] = day(20).isoformat()  # deferred 20 days, one installment
+    post(harness, moved, sender="finance-demo")
+    other = booked(loan_id="L-2")
+    other["data"]["schedule"][0]["due_date"] = day(31).isoformat()
+    post(harness, other, sender="finance-demo")
+    report = at(harness, local(day(1), 9))
+    assert overdue_texts() == [] and kinds(harness, "overdue_follow_up") == []
+    assert report.reminders.get("failed", 0) == 0
+    at(harness, local(day(21), 9))  # the moved due date is missed: now it is late
+    assert [t["ref"] for t in kinds(harness, "overdue_follow_up")] == ["L-1"]
+    at(harness, local(day(32), 9))  # the dropped installment 2 (due day 30) never is; L-2's is
+    follow_ups = kinds(harness, "overdue_follow_up")
+    assert sorted((t["ref"], t["details"]["seq"]) for t in follow_ups) == [("L-1", 1), ("L-2", 1)]
+
+
+def test_a_payment_applied_while_the_day_1_stage_opens_its_task_still_closes_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.inbound.gateways import Payment
+    from chalicelib.service import overdue, payments
+    from chalicelib.store import loans as store_loans
+
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    at(harness, local(DUE, 23, 59))
+    real_get, calls = store_loans.get, [0]
+
+    def stale_get(*args: Any) -> Any:
+        loan = real_get(*args)
+        calls[0] += 1
+        if calls[0] == 1:  # the notification lands right after the stage read the loan
+            payments.receive(Payment("wechatpay", "T-RACE", "L-1P01", AMOUNT, local(day(1)), True, False))
+        return loan
+
+    monkeypatch.setattr(overdue.loans, "get", stale_get)
+    at(harness, local(day(1)))
+    monkeypatch.undo()
+    assert loans(harness)["items"][0]["status"] == "settled"
+    (task,) = kinds(harness, "overdue_follow_up")
+    assert task["status"] == "done"
+
+
+def test_a_paused_sms_says_so_once_however_long_it_waits(harness: Harness) -> None:
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    at(harness, local(day(1)))
+    pin_both(local(day(1), 3))
+    post(harness, complaint(RED_TEXT, opened_at=local(day(1), 2)))
+    for hour in range(8, 14):
+        at(harness, local(day(1), hour))
+    timeline = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))["timeline"]
+    assert len([e for e in timeline if e["type"] == "reminder.paused"]) == 1
+
+
+def test_two_finance_partners_loans_of_one_id_each_keep_their_bucket_entries(harness: Harness) -> None:
+    from chalicelib.inbound import partners
+
+    harness.creds["finance-b"] = partners.add("finance-b", "finance", "finance-b")
+    post(harness, delivery(phone=PHONE))
+    post(harness, booked(), sender="finance-demo")
+    other = booked()
+    other["data"]["schedule"][0]["payment_ref"] = "FINBP01"
+    post(harness, other, sender="finance-b")
+    at(harness, local(day(1), 9))
+    timeline = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))["timeline"]
+    found = [e["data"]["finance_id"] for e in timeline if e["type"] == "loan.dpd_bucket_changed"]
+    assert sorted(found) == ["finance-b", "finance-demo"]
