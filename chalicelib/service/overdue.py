@@ -245,17 +245,7 @@ def _collections(loan: LoanItem, seq: int, found: dict[str, Any], now: datetime)
 
 
 def _moot(loan: LoanItem | None, seq: int, due_date: str | None = None) -> str | None:
-    """Why an installment's overdue work has no point: the loan settled, the installment paid, or
-    (re-booked) no longer in the schedule with that due date."""
-    if loan is None or loan.settled_at is not None:
-        return "settled"
-    if seq in set(loan.paid_seqs or ()):
-        return "paid"
-    if due_date is not None:
-        current = next((i for i in loan.schedule if int(i["seq"]) == seq), None)
-        if current is None or current["due_date"] != due_date:
-            return "rescheduled"
-    return None
+    return scheduled.installment_moot(loan, seq, due_date)
 
 
 def _still_late(loan: LoanItem, seq: int, task_id: str, now: datetime) -> None:

@@ -162,11 +162,24 @@ def timeline_owners(reminder: ReminderItem) -> list[str]:
 
 
 def repaid(reminder: ReminderItem) -> str | None:
-    """Why a repayment reminder is moot: its installment is paid (`paid`), or the loan settled."""
+    """Why a loan reminder is moot (`installment_moot`), reading its loan now."""
     from chalicelib.store import loans
 
     details = reminder.details
     loan = loans.get(reminder.dealer_id, details["finance_id"], details["loan_id"])
+    return installment_moot(loan, int(details["seq"]), details.get("due_date"))
+
+
+def installment_moot(loan: Any, seq: int, due_date: str | None = None) -> str | None:
+    """Why an installment's reminders and overdue work have no point: the loan settled, the
+    installment paid, or a re-booking dropped it or moved its due date (`rescheduled`: the new
+    schedule's reminders say the new date)."""
     if loan is None or loan.settled_at is not None:
         return "settled"
-    return "paid" if int(details["seq"]) in set(loan.paid_seqs or ()) else None
+    if seq in set(loan.paid_seqs or ()):
+        return "paid"
+    if due_date is not None:
+        current = next((i for i in loan.schedule if int(i["seq"]) == seq), None)
+        if current is None or current["due_date"] != due_date:
+            return "rescheduled"
+    return None

@@ -175,3 +175,21 @@ def test_a_loan_reusing_another_s_order_numbers_keeps_them_with_the_first_and_te
     assert PaymentRefItem.get("PAYREF#L-1P01", "PAYREF").loan_id == "L-1"
     conflicts = [m["body"] for m in ops() if m["body"]["event"] == "loan.payment_ref_conflict"]
     assert [(c["loan_id"], c["payment_refs"]) for c in conflicts] == [("L-2", ["L-1P01"])]
+
+
+def test_a_rebooked_due_date_reminds_of_the_new_date_only(harness: Harness) -> None:
+    from datetime import datetime
+
+    from tests.functional.test_reminders import PHONE, sms_sent, sweep
+
+    post(harness, delivery(phone=PHONE))
+    first_due = TODAY + timedelta(days=10)
+    post(harness, loan(first_due=first_due), sender="finance-demo")
+    moved = loan(first_due=first_due + timedelta(days=5))  # a deferment: every date 5 days later
+    post(harness, moved, sender="finance-demo")
+    old_trigger = datetime.fromisoformat(f"{(first_due - timedelta(days=3)).isoformat()}T09:00:00+08:00")
+    sweep(harness, old_trigger)
+    assert sms_sent() == []
+    sweep(harness, old_trigger + timedelta(days=5))
+    ((_, text),) = sms_sent()
+    assert (first_due + timedelta(days=5)).isoformat() in text
