@@ -535,6 +535,19 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_customer(args: argparse.Namespace) -> int:
+    """A dealer's customer as the read API shows it: preferences, vehicles, tags with evidence."""
+    _use_stack()
+    from chalicelib import errors
+    from chalicelib.service import read
+
+    try:
+        _emit(read.customer_profile(args.dealer_id, args.customer_id))
+    except errors.NotFound:
+        raise CliError(f"no customer {args.customer_id} at {args.dealer_id}") from None
+    return 0
+
+
 def cmd_vehicle(args: argparse.Namespace) -> int:
     """A vehicle's timeline as its dealer's read API shows it (the current dealer unless --dealer)."""
     _use_stack()
@@ -633,6 +646,11 @@ def parser() -> argparse.ArgumentParser:
     kpis.add_argument("--week", help="ISO week YYYY-Www (default: the current week)")
     kpis.add_argument("--json", action="store_true", help="JSON instead of a table")
     kpis.set_defaults(func=cmd_kpis)
+
+    customer = sub.add_parser("customer", help="a dealer's customer: preferences, vehicles, preference tags")
+    customer.add_argument("dealer_id")
+    customer.add_argument("customer_id")
+    customer.set_defaults(func=cmd_customer)
 
     vehicle = sub.add_parser("vehicle", help="a vehicle's timeline (its current dealer's view)")
     vehicle.add_argument("vin")

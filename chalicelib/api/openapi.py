@@ -101,6 +101,85 @@ SCHEMAS: dict[str, Any] = {
                 "description": "collections tasks only: why collections must wait (an open red-alert "
                 "complaint about the vehicle: reason red_complaint_open, complaint_ids), or null.",
             },
+            "customer_tags": {
+                "type": "array",
+                "items": _ref("TaskTag"),
+                "description": "care-call, booking, return-visit and lead tasks only: the customer's "
+                "preference tags as they are now, each with its talking point.",
+            },
+        },
+    },
+    "TaskTag": {
+        "type": "object",
+        "required": ["tag", "label", "talking_point", "since"],
+        "properties": {
+            "tag": {"type": "string"},
+            "label": _ref("Localised"),
+            "talking_point": {"oneOf": [_ref("Localised"), {"type": "null"}]},
+            "since": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Localised": {
+        "type": "object",
+        "required": ["zh-CN", "en"],
+        "properties": {"zh-CN": {"type": "string"}, "en": {"type": "string"}},
+    },
+    "CustomerTag": {
+        "type": "object",
+        "required": ["tag", "label", "talking_point", "since", "evidence"],
+        "properties": {
+            "tag": {"type": "string"},
+            "label": _ref("Localised"),
+            "talking_point": {"oneOf": [_ref("Localised"), {"type": "null"}]},
+            "since": {"type": "string", "format": "date-time", "description": "first carried"},
+            "evidence": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "what makes it hold: each with `source` (the event type) and its numbers",
+            },
+        },
+    },
+    "Customer": {
+        "type": "object",
+        "description": "The dealer's customer; name and phone masked.",
+        "required": ["customer_id", "name", "phone", "preferences", "vehicles", "tags", "tag_history"],
+        "properties": {
+            "dealer_id": {"type": "string"},
+            "customer_id": {"type": "string"},
+            "name": _nullable("string"),
+            "phone": _nullable("string"),
+            "preferences": {"type": "object"},
+            "vehicles": {"type": "array", "items": {"type": "object"}},
+            "tags": {"type": "array", "items": _ref("CustomerTag")},
+            "tag_history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "tag": {"type": "string"},
+                        "change": {"enum": ["added", "dropped"]},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+        },
+    },
+    "TagCounts": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "dealer_id": {"type": "string"},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "tag": {"type": "string"},
+                        "label": _ref("Localised"),
+                        "customers": {"type": "integer"},
+                    },
+                },
+            },
         },
     },
     "TaskPage": {
@@ -547,6 +626,35 @@ def _read_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("One page.", _ref("LoanPage")),
                     "400": _problem("Unknown status, bad limit or cursor."),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/customers/{customer_id}": {
+            "get": {
+                "operationId": "dealerCustomer",
+                "summary": "The dealer's customer: preferences, vehicles, preference tags with evidence.",
+                "security": KEY,
+                "parameters": [
+                    dealer,
+                    {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("The profile.", _ref("Customer")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_YOURS,
+                },
+            }
+        },
+        "/dealers/{dealer_id}/tags": {
+            "get": {
+                "operationId": "dealerTags",
+                "summary": "How many of the dealer's customers carry each preference tag.",
+                "security": KEY,
+                "parameters": [dealer],
+                "responses": {
+                    "200": _json("Every tag of the rules, with its count.", _ref("TagCounts")),
                     "401": UNAUTHORIZED,
                     "404": NOT_YOURS,
                 },

@@ -68,6 +68,24 @@ def dealer_loans(dealer_id: str) -> Response:
     return _listing(dealer_id, read.list_loans)
 
 
+@staff_api.route("/dealers/{dealer_id}/customers/{customer_id}", methods=["GET"])
+def customer(dealer_id: str, customer_id: str) -> Response:
+    """The dealer's customer: contact (masked), preferences, vehicles, preference tags with evidence."""
+    from urllib.parse import unquote
+
+    from chalicelib.service import read
+
+    return _answer(dealer_id, lambda _: read.customer_profile(dealer_id, unquote(customer_id)))
+
+
+@staff_api.route("/dealers/{dealer_id}/tags", methods=["GET"])
+def tag_counts(dealer_id: str) -> Response:
+    """How many of the dealer's customers carry each preference tag."""
+    from chalicelib.service import read
+
+    return _listing(dealer_id, read.tag_counts)
+
+
 @staff_api.route("/dealers/{dealer_id}/kpis", methods=["GET"])
 def kpis(dealer_id: str) -> Response:
     """The dealer's KPI board of an ISO week (`?week=YYYY-Www`, default the current week)."""

@@ -79,6 +79,11 @@ def _script(text: str) -> str:
     return re.sub(r"\s+", " ", spaced).strip()
 
 
+def fold(text: str) -> str:
+    """Text as every rule of the hub reads it (NFKC, case folded, simplified script, one space)."""
+    return _script(text)
+
+
 def load_rules(raw: dict[str, Any]) -> RuleSet:
     """A rule set from its data (the JSON file's shape); every phrase normalised like text is."""
     severities = set(raw.get("severities") or SEVERITY_ORDER)

@@ -83,10 +83,18 @@ def list_tasks(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
         )
     except store.BadCursor as exc:
         raise _bad_cursor(exc) from exc
-    from chalicelib.service import overdue
+    from chalicelib.service import overdue, profiles
 
     holds = overdue.task_holds(dealer_id, found)
-    items = [{**t.to_json(), **({"hold": holds[t.task_id]} if t.task_id in holds else {})} for t in found]
+    tagged = profiles.task_tags(dealer_id, found)
+    items = [
+        {
+            **t.to_json(),
+            **({"hold": holds[t.task_id]} if t.task_id in holds else {}),
+            **({"customer_tags": tagged[t.task_id]} if t.task_id in tagged else {}),
+        }
+        for t in found
+    ]
     return {"items": items, "next": cursor}
 
 
@@ -348,6 +356,22 @@ def kpis(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
     from chalicelib.service import kpis as board
 
     return board.board(dealer_id, query.get("week") or None)
+
+
+def customer_profile(dealer_id: str, customer_id: str) -> dict[str, Any]:
+    """The dealer's own customer of that id (ids are per dealer): another dealer's is not found."""
+    from chalicelib.service import profiles
+
+    found = profiles.profile(dealer_id, customer_id)
+    if found is None:
+        raise errors.NotFound("customer")
+    return found
+
+
+def tag_counts(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:
+    from chalicelib.service import profiles
+
+    return profiles.tag_counts(dealer_id)
 
 
 def incentives(dealer_id: str, query: dict[str, str]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ Layout (pk / sk):
     VEH#<dealer>#<vin>        REMINDER#<id>           a customer reminder about the vehicle (service
                                                       due, insurance renewal): when, and what became of it
     CUST#<dealer>#<id>        REMINDER#<id>           a reminder about the customer (birthday greeting)
+    CUST#<dealer>#<id>        SIGNAL#<kind>#<key>     what an event said that preference tags read
+    TAGS#<dealer>             <tag>#<customer id>     whether the customer carries the tag (counts)
     DEALER#<id>               TASK#<task id>          staff task
     DEALER#<id>               RISK#<audited at>       an audit's risk signal
     DEALER#<id>               KPIRUN#<week>           the weekly KPI job ran for that week
@@ -173,6 +175,32 @@ class CustomerItem(Item, discriminator="customer"):
     care_opt_out = BooleanAttribute(default=False)
     past_due_loans = UnicodeSetAttribute(null=True)  # "<finance>#<loan>" of its loans 30+ days past due
     updated_at = UTCDateTimeAttribute()
+    tags = JSONAttribute(null=True)  # {tag: {since, evidence}}: the preference tags it carries now
+    tag_history = JSONAttribute(null=True)  # [{tag, change: added|dropped, at}], oldest first
+    signals_rev = NumberAttribute(null=True)  # bumped after each tag signal is written
+    tags_rev = NumberAttribute(null=True)  # the signals revision `tags` was computed from
+    members_rev = NumberAttribute(null=True)  # the revision the dealer's tag counts reflect
+
+
+class TagSignalItem(Item, discriminator="tag_signal"):
+    """Under the customer (sk `SIGNAL#<kind>#<key>`): one thing the dealer's events said that the
+    preference tags read (a test drive, a negotiation, a vehicle's packages, its handover form, a
+    service)."""
+
+    kind = UnicodeAttribute()  # drive | deal | vehicle | handover | service
+    at = UTCDateTimeAttribute()  # when it happened: a later one of the same key replaces it
+    data = JSONAttribute(default=dict)
+
+
+class TagMemberItem(Item, discriminator="tag_member"):
+    """Under `TAGS#<dealer>` (sk `<tag>#<customer id>`): whether the customer carries the tag, as of
+    the customer's signals revision `rev` (a newer revision only ever replaces it). The dealer's
+    tag counts read this partition."""
+
+    tag = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    carried = BooleanAttribute()
+    rev = NumberAttribute()
 
 
 class VehicleOwnerItem(Item, discriminator="vehicle_owner"):
@@ -513,4 +541,6 @@ ALL_MODELS: tuple[type[Item], ...] = (
     GatewayItem,
     PaymentItem,
     PaymentWaitItem,
+    TagSignalItem,
+    TagMemberItem,
 )

@@ -462,3 +462,39 @@ def test_sweep_at_brings_repayment_and_overdue_work_to_customer_dealer_and_colle
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+
+
+def test_a_50_minute_test_drive_shows_on_the_customer_and_on_the_advisor_s_care_call(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """`clm customer` shows 科技配置爱好者 with its evidence; after `clm sweep --at` the first-service
+    reminder's care-call task, as `clm tasks` lists it, carries it with its talking point."""
+    from datetime import UTC, datetime, timedelta
+
+    vin = new_vin("LTAGS")
+    deliver(stack, vin)  # the customer's id is the VIN: this test's own
+    stack.wait_for(lambda: stack.cli("vehicle", vin, check=False).returncode == 0, what="the delivery")
+    drive = example("sales.test_drive_completed")
+    drive["data"] = {**drive["data"], "customer_id": vin, "duration_min": 50}
+    drive["data"]["at"] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    drive_file = tmp_path / "drive.json"
+    drive_file.write_text(json.dumps(drive, ensure_ascii=False))
+    assert json.loads(stack.cli("send", str(drive_file), "--partner", "dealer-demo").stdout)["status"] == 202
+
+    def tagged() -> dict[str, Any] | None:
+        shown = json.loads(stack.cli("customer", "dealer-demo", vin).stdout)
+        return next((t for t in shown["tags"] if t["tag"] == "tech_enthusiast"), None)
+
+    tag = stack.wait_for(tagged, what="the tag")
+    assert tag["label"]["zh-CN"] == "科技配置爱好者"
+    assert [(e["source"], e["duration_min"]) for e in tag["evidence"]] == [("sales.test_drive_completed", 50)]
+    missing = stack.cli("customer", "dealer-demo", "nobody-here", check=False)
+    assert "no customer nobody-here" in one_line_failure(missing)
+
+    remind_at = json.loads(stack.cli("vehicle", vin).stdout)["next_service"]["remind_at"]
+    assert stack.cli("sweep", "--at", remind_at).returncode == 0
+    listed = json.loads(stack.cli("tasks", "dealer-demo", "--json").stdout)
+    (call,) = [t for t in listed if t["kind"] == "first_service_care_call" and t["vin"] == vin]
+    assert [t["tag"] for t in call["customer_tags"]] == ["tech_enthusiast"]
+    assert call["customer_tags"][0]["label"]["zh-CN"] == "科技配置爱好者"
+    assert call["customer_tags"][0]["talking_point"]["en"]

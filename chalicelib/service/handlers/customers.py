@@ -6,18 +6,23 @@ from typing import Any
 
 from chalicelib.events.care import PREFERENCE_FIELDS, CustomerPreferencesUpdated
 from chalicelib.events.sales import NegotiationRecorded, TestDriveCompleted
-from chalicelib.service import reminders
+from chalicelib.service import profiles, reminders
 from chalicelib.service.handlers import Context, Effects, handles
 from chalicelib.service.ownership import Target
 from chalicelib.store import records
 
 
 @handles(TestDriveCompleted, NegotiationRecorded)
-def on_customer_mentioned(ctx: Context, data: Any, target: Target, effects: Effects) -> None:
+def on_sales_floor(ctx: Context, data: Any, target: Target, effects: Effects) -> None:
     """The dealer's customer of that id exists from its first mention on (its contact comes with
-    the delivery)."""
-    if target.dealer_id is not None:
-        records.update_customer(target.dealer_id, data.customer_id, {}, ctx.now)
+    the delivery); what the test drive or negotiation says goes to the customer's tags."""
+    if target.dealer_id is None:
+        return
+    records.update_customer(target.dealer_id, data.customer_id, {}, ctx.now)
+    if isinstance(data, TestDriveCompleted):
+        profiles.test_drive(target.dealer_id, data, ctx.now)
+    else:
+        profiles.negotiation(target.dealer_id, data, ctx.now)
 
 
 @handles(CustomerPreferencesUpdated)

@@ -11,6 +11,7 @@ from chalicelib.events.dealer import DealerAuditCompleted, DealerFeedbackOpened,
 from chalicelib.events.delivery import VehicleDelivered
 from chalicelib.observability import count
 from chalicelib.outbound import ops
+from chalicelib.service import profiles
 from chalicelib.service.handlers import Context, Effects, handles, open_task
 from chalicelib.service.ownership import Target
 from chalicelib.store import cases, outbox, tasks
@@ -100,7 +101,9 @@ def on_audit(ctx: Context, data: DealerAuditCompleted, target: Target, effects: 
 
 @handles(VehicleDelivered)
 def on_delivery_staff(ctx: Context, data: VehicleDelivered, target: Target, effects: Effects) -> None:
-    """A delivery names the dealer's advisor and specialist: incentives list them every month."""
+    """A delivery names the dealer's advisor and specialist (incentives list them every month),
+    and its packages go to the customer's tags."""
     assert target.dealer_id is not None
     effects.puts.append(cases.staff_member(target.dealer_id, "sales", data.sales_advisor.id))
     effects.puts.append(cases.staff_member(target.dealer_id, "after_sales", data.service_specialist.id))
+    profiles.delivery(target.dealer_id, data, ctx.now)

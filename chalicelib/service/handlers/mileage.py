@@ -12,7 +12,7 @@ from chalicelib.domain import tasks as task_rules
 from chalicelib.domain.ownership import Tenure
 from chalicelib.domain.tasks import NewTask
 from chalicelib.events.vehicle import OdometerReported, ServiceCompleted, SurveyCompleted
-from chalicelib.service import reminders
+from chalicelib.service import profiles, reminders
 from chalicelib.service.handlers import Context, Effects, handles, open_task, vehicle_of
 from chalicelib.service.ownership import Target
 from chalicelib.store import cases, records, tasks
@@ -102,6 +102,7 @@ def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Ef
                 dealer_id, ended["reminder_id"], ended["kind"], ctx.now, data.repair_order_id
             )
     _return_visit(ctx, dealer_id, vehicle, data, effects)
+    profiles.service(dealer_id, vehicle.customer_id, data, ctx.now)
 
 
 @handles(SurveyCompleted)

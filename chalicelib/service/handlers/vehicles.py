@@ -10,7 +10,7 @@ from chalicelib import clock
 from chalicelib.domain import tasks as task_rules
 from chalicelib.events.handover import DeliveryFeedbackSubmitted, HandoverConfirmed, HandoverSubmitted
 from chalicelib.events.vehicle import InsurancePolicyUpdated
-from chalicelib.service import reminders
+from chalicelib.service import profiles, reminders
 from chalicelib.service.handlers import Context, Effects, handles, vehicle_of
 from chalicelib.service.ownership import Target
 from chalicelib.store import cases, records, tasks
@@ -64,6 +64,8 @@ def on_closing_event(
         accurate = {"accurate": not data.corrections, "corrections": len(data.corrections)}
         effects.puts.append(cases.fact(dealer_id, counts_at, "handover", subject, accurate))
     records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
+    if isinstance(data, HandoverSubmitted):  # the customer's needs go to their tags
+        profiles.handover(dealer_id, vehicle.customer_id, data, ctx.received_at, ctx.now)
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
     tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), ctx.now, by)
 
