@@ -149,8 +149,13 @@ def _port(name: str, default: int) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    from chalicelib.domain import tags
     from clm.local.stack import run
 
+    try:
+        tags.default_rules()  # a bad rule file stops the stack before it starts, naming the rule
+    except tags.RuleError as exc:
+        raise CliError(f"{tags.RULES_FILE.name}: {exc}", 2) from None
     running = _local_stack()
     if running:
         raise CliError(f"a local stack already runs here (pid {running['pid']}, API {running['api_url']})")

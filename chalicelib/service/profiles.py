@@ -18,6 +18,7 @@ from chalicelib.observability import count
 from chalicelib.store import profiles, records
 from chalicelib.store.models import TagSignalItem
 
+tag_rules.default_rules()  # validated at start: a bad rule file fails the cold start, naming the rule
 ATTEMPTS = 5  # optimistic writes of one customer's tags before a newer revision takes over
 TAGGED_TASKS = frozenset(
     {

@@ -15,7 +15,15 @@ from tests.e2e.conftest import ROOT, launch, stop
 
 pytestmark = pytest.mark.e2e
 
-READS = {"event", "tasks", "vehicle", "info", "partner list", "dlq"}  # polled: "within 2 s" is the claim
+READS = {
+    "event",
+    "tasks",
+    "vehicle",
+    "customer",
+    "info",
+    "partner list",
+    "dlq",
+}  # polled: "within 2 s" is the claim
 SETTLE = 3.0
 
 

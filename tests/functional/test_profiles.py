@@ -7,6 +7,8 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import Harness, example
 from tests.functional.test_lifecycle import body_of
 from tests.functional.test_reminders import DELIVERED_AT, NOW, VIN, delivery, event, post, sweep, tasks
@@ -207,3 +209,30 @@ def test_a_lead_task_carries_the_customer_s_tags(harness: Harness) -> None:
     post(harness, lead)
     (tag,) = tasks(harness)["lead_follow_up"]["customer_tags"]
     assert (tag["tag"], tag["label"]["zh-CN"]) == ("price_sensitive", "价格敏感型客户")
+
+
+def test_two_events_of_one_customer_applied_at_once_both_count(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first computes its tags from what it read before the second was kept, and saves last:
+    the tags of the newer revision stay."""
+    from chalicelib.service import profiles as service
+    from chalicelib.store import profiles as store
+
+    post(harness, delivery())
+    real, calls = store.signals, [0]
+
+    def signals_then_another_event(dealer_id: str, customer_id: str) -> Any:
+        found = real(dealer_id, customer_id)
+        calls[0] += 1
+        if calls[0] == 1:  # the negotiation is applied after the test drive's signals were read
+            post(harness, haggle(4, NOW - timedelta(hours=1)))
+        return found
+
+    monkeypatch.setattr(store, "signals", signals_then_another_event)
+    monkeypatch.setattr(service.profiles, "signals", signals_then_another_event)
+    post(harness, drive(50))
+    monkeypatch.undo()
+    assert calls[0] >= 2
+    assert set(tags(harness)) == {"tech_enthusiast", "price_sensitive"}
+    assert counts(harness)["tech_enthusiast"] == counts(harness)["price_sensitive"] == 1

@@ -232,3 +232,22 @@ def test_a_bad_rule_file_fails_loudly_naming_the_rule(breaks: Any, named: str, s
 def test_an_empty_rule_file_fails() -> None:
     with pytest.raises(t.RuleError):
         t.load_rules({"tags": []})
+
+
+def test_the_local_stack_refuses_to_start_on_a_bad_rule_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: Any
+) -> None:
+    from clm.cli import main
+
+    raw = _file()
+    raw["tags"][3]["when"] = {"all_of": [{"test_drive_minutes_at_least": {"minutes": 0}}]}
+    broken = tmp_path / "tag_rules.json"
+    broken.write_text(json.dumps(raw, ensure_ascii=False))
+    monkeypatch.setattr(t, "RULES_FILE", broken)
+    t.default_rules.cache_clear()
+    try:
+        assert main(["local"]) == 2
+    finally:
+        t.default_rules.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tag rule 'config_first'" in err[0] and "minutes" in err[0]
