@@ -16,7 +16,7 @@ from chalicelib.domain import tags as tag_rules
 from chalicelib.domain.masking import mask_name, mask_phone
 from chalicelib.observability import count
 from chalicelib.store import profiles, records
-from chalicelib.store.models import TagSignalItem
+from chalicelib.store.models import CustomerItem, TagSignalItem
 
 tag_rules.default_rules()  # validated at start: a bad rule file fails the cold start, naming the rule
 ATTEMPTS = 5  # optimistic writes of one customer's tags before a newer revision takes over
@@ -36,9 +36,9 @@ def noted(
     dealer_id: str, customer_id: str, kind: str, key: str, at: datetime, data: dict[str, Any], now: datetime
 ) -> None:
     """Keep what an event said about the dealer's customer, and carry the tags it makes hold."""
-    rev = profiles.note_signal(dealer_id, customer_id, kind, key, at, data)
-    if rev is not None:
-        refresh(dealer_id, customer_id, rev, now)
+    customer = profiles.note_signal(dealer_id, customer_id, kind, key, at, data)
+    if customer is not None:
+        refresh(customer, now)
 
 
 def _signals(items: list[TagSignalItem]) -> tag_rules.Signals:
@@ -72,27 +72,35 @@ def _signals(items: list[TagSignalItem]) -> tag_rules.Signals:
     return tag_rules.Signals(tuple(drives), tuple(deals), built)
 
 
-def refresh(dealer_id: str, customer_id: str, rev: int, now: datetime) -> None:
-    """Carry the tags revision `rev` of the customer's signals makes hold (unless a newer one is
-    carried already), then bring the dealer's tag counts up to date."""
+def refresh(customer: CustomerItem, now: datetime) -> None:
+    """Carry the tags the customer's signals make hold as of its revision (unless a newer one is
+    carried already), then bring the dealer's tag counts up to date.
+
+    `customer` is as the revision's bump left it: in the common case (nothing changes) this
+    costs the signals' query alone."""
+    dealer_id, customer_id, rev = customer.dealer_id, customer.customer_id, int(customer.signals_rev)
     holding = tag_rules.evaluate(_signals(profiles.signals(dealer_id, customer_id)))
+    every = [r.tag for r in tag_rules.default_rules().rules]
+    found: CustomerItem | None = customer
     for _ in range(ATTEMPTS):
-        customer = records.get_customer(dealer_id, customer_id)
-        if customer is None or int(customer.tags_rev or 0) >= rev:
+        if found is None or int(found.tags_rev or 0) >= rev:
             break
-        current = customer.tags or {}
+        current = found.tags or {}
         carried, changes = tag_rules.carry(current, holding, now)
         if carried == current:
             break
         history = [profiles.history_entry(c.tag, c.change, c.at) for c in changes]
-        if profiles.save_tags(customer, rev, carried, history):
+        if profiles.save_tags(found, rev, carried, history):
             for change in changes:
                 count("TagsChanged", tag=change.tag, change=change.change)
-            break
-    customer = records.get_customer(dealer_id, customer_id)
-    if customer is not None and int(customer.members_rev or 0) < int(customer.tags_rev or 0):
-        every = [r.tag for r in tag_rules.default_rules().rules]
-        profiles.sync_members(dealer_id, customer_id, int(customer.tags_rev), set(customer.tags or {}), every)
+            # Counts: the tags that changed, or every tag if an earlier sync did not finish.
+            synced = int(found.members_rev or 0) >= int(found.tags_rev or 0)
+            changed = [c.tag for c in changes] if synced else every
+            profiles.sync_members(dealer_id, customer_id, rev, set(carried), changed)
+            return
+        found = records.get_customer(dealer_id, customer_id)  # changed meanwhile: read it again
+    if found is not None and int(found.members_rev or 0) < int(found.tags_rev or 0):
+        profiles.sync_members(dealer_id, customer_id, int(found.tags_rev), set(found.tags or {}), every)
 
 
 def tags_view(tags: dict[str, Any] | None, evidence: bool = True) -> list[dict[str, Any]]:

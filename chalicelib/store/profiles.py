@@ -24,9 +24,9 @@ def _signal_key(kind: str, key: str) -> str:
 
 def note_signal(
     dealer_id: str, customer_id: str, kind: str, key: str, at: datetime, data: dict[str, Any]
-) -> int | None:
+) -> CustomerItem | None:
     """Keep what an event said, unless a later one of the same key is kept; then bump the
-    customer's signals revision and return it (None: no such customer)."""
+    customer's signals revision: the customer as it now is (None: no such customer)."""
     bind()
     pk = records.customer_pk(dealer_id, customer_id)
     item = TagSignalItem(pk, _signal_key(kind, key), kind=kind, at=at, data=data)
@@ -41,13 +41,13 @@ def note_signal(
     return bump(dealer_id, customer_id)
 
 
-def bump(dealer_id: str, customer_id: str) -> int | None:
-    """The customer's next signals revision (None: no such customer)."""
+def bump(dealer_id: str, customer_id: str) -> CustomerItem | None:
+    """The customer with its next signals revision, as it now is (None: no such customer)."""
     bind()
     customer = CustomerItem(records.customer_pk(dealer_id, customer_id), "CUSTOMER")
     if not conditional_update(customer, [CustomerItem.signals_rev.add(1)], CustomerItem.pk.exists()):
         return None
-    return int(customer.signals_rev)
+    return customer
 
 
 def signals(dealer_id: str, customer_id: str) -> list[TagSignalItem]:
@@ -80,11 +80,11 @@ def _tags_pk(dealer_id: str) -> str:
     return f"TAGS#{dealer_id}"
 
 
-def sync_members(dealer_id: str, customer_id: str, rev: int, carried: set[str], every_tag: list[str]) -> None:
-    """The dealer's count memberships of this customer as revision `rev` has them (an older
-    revision never overwrites a newer one), then noted on the customer as done."""
+def sync_members(dealer_id: str, customer_id: str, rev: int, carried: set[str], tags: list[str]) -> None:
+    """The dealer's count memberships of `tags` for this customer as revision `rev` has them (an
+    older revision never overwrites a newer one), then noted on the customer as done."""
     bind()
-    for tag in sorted(set(every_tag) | carried):
+    for tag in sorted(set(tags)):
         member = TagMemberItem(_tags_pk(dealer_id), f"{tag}#{customer_id}")
         actions = [
             TagMemberItem.entity.set(TagMemberItem),
