@@ -239,20 +239,13 @@ def test_the_contract_is_served_over_http_without_a_key(stack: RunningStack) -> 
     assert document["openapi"] == "3.1.0" and "/webhooks/{partner_id}" in document["paths"]
 
 
-def test_a_booked_loan_is_paid_once_through_both_gateways_over_http(
-    stack: RunningStack, tmp_path: Path
-) -> None:
-    """`clm gateway configure` both gateways, book a loan with `clm send`, and let WeChat Pay and
-    Alipay notify (and re-notify) over HTTP as they do: two installments paid, once each."""
-    import copy
-    from datetime import UTC, datetime, timedelta
-
+def configure_wechatpay(stack: RunningStack, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`clm gateway configure wechatpay` with the test gateway's merchant id, APIv3 key and platform key."""
     from tests.unit import test_gateways as gw
 
-    wechat_pem, alipay_pem = tmp_path / "wechat.pem", tmp_path / "alipay.pem"
-    wechat_pem.write_text(gw.PLATFORM_PEM)
-    alipay_pem.write_text(gw.ALIPAY_PEM)
-    configured = stack.cli(
+    pem = tmp_path / "wechat.pem"
+    pem.write_text(gw.PLATFORM_PEM)
+    return stack.cli(
         "gateway",
         "configure",
         "wechatpay",
@@ -263,8 +256,23 @@ def test_a_booked_loan_is_paid_once_through_both_gateways_over_http(
         "--platform-serial",
         "SERIAL-A",
         "--platform-public-key",
-        str(wechat_pem),
+        str(pem),
     )
+
+
+def test_a_booked_loan_is_paid_once_through_both_gateways_over_http(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """`clm gateway configure` both gateways, book a loan with `clm send`, and let WeChat Pay and
+    Alipay notify (and re-notify) over HTTP as they do: two installments paid, once each."""
+    import copy
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit import test_gateways as gw
+
+    alipay_pem = tmp_path / "alipay.pem"
+    alipay_pem.write_text(gw.ALIPAY_PEM)
+    configured = configure_wechatpay(stack, tmp_path)
     assert json.loads(configured.stdout) == {
         "gateway": "wechatpay",
         "mchid": "1900000109",
@@ -430,28 +438,13 @@ def test_sweep_at_brings_repayment_and_overdue_work_to_customer_dealer_and_colle
         assert len(overdue_texts) == 1  # one overdue SMS per installment, however many stages pass
         assert any("第2期" in t and "将于" in t for t in texts())  # the next one's reminder is not held
 
-        pem = tmp_path / "wechat.pem"
-        pem.write_text(gw.PLATFORM_PEM)
         headers, body = gw.wechat_notification(
             at=datetime.now(UTC),
             transaction_id=f"42{vin}",
             out_trade_no=f"{vin}P1",
             amount={"total": 350000, "currency": "CNY"},
         )
-        wechat = stack.cli(
-            "gateway",
-            "configure",
-            "wechatpay",
-            "--mchid",
-            "1900000109",
-            "--apiv3-key",
-            gw.APIV3_KEY.decode(),
-            "--platform-serial",
-            "SERIAL-A",
-            "--platform-public-key",
-            str(pem),
-        )
-        assert wechat.returncode == 0
+        assert configure_wechatpay(stack, tmp_path).returncode == 0
         answer = stack.request("POST", "/webhooks/payments/wechatpay", body=body, headers=headers)
         assert answer.status == 204
         closed = stack.wait_for(
