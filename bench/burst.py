@@ -43,11 +43,16 @@ def _example(event_type: str) -> dict[str, Any]:
     return loaded
 
 
-def vehicle_events(vin: str, delivered_at: datetime) -> list[dict[str, Any]]:
-    """Ten events of one vehicle: delivery, 5 readings, 2 services, handover submit and confirm."""
+def vehicle_events(vin: str, delivered_at: datetime, fleet: bool = False) -> list[dict[str, Any]]:
+    """Ten events of one vehicle: delivery, 5 readings, 2 services, handover submit and confirm.
+
+    Each vehicle is its own customer's, as a dealer's customers mostly own one car; `fleet` gives
+    every vehicle to the examples' one customer instead (whose tag refresh then reads them all)."""
     out: list[dict[str, Any]] = []
     delivery = _example("vehicle.delivered")
     delivery["data"].update(vin=vin, delivered_at=delivery_time(delivered_at))
+    if not fleet:
+        delivery["data"]["customer"]["id"] = f"C-{vin[-7:]}"
     out.append(delivery)
     for day in range(1, 6):
         reading = _example("odometer.reported")
@@ -161,7 +166,7 @@ def _outcome(api_port: int, api_key: str, webhook_id: str) -> str:
         connection.close()
 
 
-def run() -> tuple[dict[str, float], str]:
+def run(fleet: bool = False) -> tuple[dict[str, float], str]:
     stack = StackProcess()
     try:
         creds = stack.credentials["dealer-demo"]
@@ -171,7 +176,9 @@ def run() -> tuple[dict[str, float], str]:
         sequences = []
         for n in range(VEHICLES):
             vin = f"LBRST{tag}{n:06d}"
-            sequences.append([(f"burst-{vin}-{i}", e) for i, e in enumerate(vehicle_events(vin, base))])
+            sequences.append(
+                [(f"burst-{vin}-{i}", e) for i, e in enumerate(vehicle_events(vin, base, fleet))]
+            )
         ids = [webhook_id for sequence in sequences for webhook_id, _ in sequence]
         queued_before = len(stack.output)
         started = time.monotonic()
@@ -223,8 +230,15 @@ MIX = {  # the burst's mix: share of each event type
 }
 
 
-def _apply_all(secret: str, base: datetime, calls: list[str], counts: dict[str, list[int]]) -> None:
+def _apply_all(
+    secret: str,
+    base: datetime,
+    calls: list[str],
+    counts: dict[str, list[int]],
+    refreshes: dict[str, list[int]],
+) -> None:
     from chalicelib import clock
+    from chalicelib.service import work
     from chalicelib.service.ingest import ingest
     from chalicelib.service.process import process
     from chalicelib.store.inbox import InboxRef
@@ -238,6 +252,30 @@ def _apply_all(secret: str, base: datetime, calls: list[str], counts: dict[str, 
             calls.clear()
             assert process(InboxRef("dealer-demo", webhook_id)) == "applied"
             counts[event["type"]].append(len(calls))
+            # What the table stream then asks of the tag refresh, for each signal the event wrote.
+            refs = [work.from_stream_record(_inserted(key)) for key in _written_keys(calls)]
+            calls.clear()
+            for ref in refs:
+                if ref is not None and ref["kind"] == "tags":
+                    work.handle(ref)
+            refreshes[event["type"]].append(len(calls))
+
+
+def _written_keys(calls: list[Any]) -> list[tuple[str, str]]:
+    """The keys the recorded BatchWriteItem requests put."""
+    keys = []
+    for name, params in calls:
+        if name == "BatchWriteItem":
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    item = request.get("PutRequest", {}).get("Item")
+                    if item:
+                        keys.append((item["pk"]["S"], item["sk"]["S"]))
+    return keys
+
+
+def _inserted(key: tuple[str, str]) -> dict[str, Any]:
+    return {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": key[0]}, "sk": {"S": key[1]}}}}
 
 
 CARE = ("complaint.opened", "complaint.solution_proposed", "lead.captured", "lead.followed_up")
@@ -279,23 +317,32 @@ def apply_requests() -> tuple[dict[str, float], str]:
 
         provision("bench")
         creds = partners.add("dealer-demo", "dealer")
-        calls: list[str] = []
+        calls: list[Any] = []
         for service in ("dynamodb", "sns", "sqs", "kms"):
             aws.client(service).meta.events.register(
-                f"before-call.{service}", lambda model, **_: calls.append(model.name)
+                f"provide-client-params.{service}",
+                lambda model, params, **_: calls.append((model.name, params)),
             )
         counts: dict[str, list[int]] = defaultdict(list)
+        refreshes: dict[str, list[int]] = defaultdict(list)
         base = datetime.now(UTC) - timedelta(days=30)
         with quiet():
-            _apply_all(creds.webhook_secret, base, calls, counts)
+            _apply_all(creds.webhook_secret, base, calls, counts, refreshes)
         reset()
     mean = {t: sum(c) / len(c) for t, c in counts.items()}
+    refresh = {t: sum(c) / len(c) for t, c in refreshes.items()}
     mix = sum(share * mean[t] for t, share in MIX.items())
     care = sum(mean[t] for t in CARE) / len(CARE)
     return (
-        {"apply_requests_per_event": mix, "care_requests_per_event": care},
+        {
+            "apply_requests_per_event": mix,
+            "care_requests_per_event": care,
+            "tag_refresh_requests_per_event": sum(share * refresh[t] for t, share in MIX.items()),
+        },
         "per event type: "
         + ", ".join(f"{t} {mean[t]:g}" for t in MIX)
         + "; care events (not in the mix): "
-        + ", ".join(f"{t} {mean[t]:g}" for t in CARE),
+        + ", ".join(f"{t} {mean[t]:g}" for t in CARE)
+        + "; tag refreshes after the mix's events (table stream): "
+        + ", ".join(f"{t} {refresh[t]:g}" for t in MIX if refresh[t]),
     )

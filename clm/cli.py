@@ -386,7 +386,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def _dlq_summary(body: Any) -> list[str]:
     if not isinstance(body, dict):
         return ["?", str(body)[:60]]
-    ref = body.get("outbox_id") or "/".join(str(body.get(k, "")) for k in ("partner_id", "webhook_id"))
+    names = ("dealer_id", "customer_id") if body.get("kind") == "tags" else ("partner_id", "webhook_id")
+    ref = body.get("outbox_id") or "/".join(str(body.get(k, "")) for k in names)
     return [str(body.get("kind", "?")), ref]
 
 

@@ -65,10 +65,11 @@ def aws_stack(clock_at: Any) -> Iterator[dict[str, str]]:
     """A mocked AWS account with the stage's resources created from `infra/`."""
     from moto import mock_aws
 
-    from clm.local.moto_speedups import atomic_dynamodb, fast_responses
+    from clm.local.moto_speedups import atomic_dynamodb, fast_responses, fast_transactions
 
     atomic_dynamodb()  # each request atomic, as on DynamoDB (moto has no locks)
     fast_responses()  # as the local stack answers (checked against moto's own serializer when asked)
+    fast_transactions()  # as the local stack writes them (checked against moto's own in its test)
     with mock_aws():
         reset_process_state()
         from clm.local.provision import provision

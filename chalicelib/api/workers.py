@@ -21,29 +21,39 @@ STREAM_BATCH = 20  # a keys-only record is small; Lambda's 6 MB batch limit is f
 QUEUE_BATCH = 10  # SQS's largest batch
 
 
-def _partial(event: Any, event_type: str, record_handler: Any) -> dict[str, Any]:
-    """Run `record_handler` on every record; the failed ones are reported, not raised."""
+def _partial(
+    event: Any, event_type: str, record_handler: Any, raw: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run `record_handler` on every record (of `raw`, if given, else of the event); the failed
+    ones are reported, not raised."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType[event_type], raise_on_entire_batch_failure=False)
     return dict(
         process_partial_response(
-            event=event.to_dict(), record_handler=record_handler, processor=processor, context=event.context
+            event=raw if raw is not None else event.to_dict(),
+            record_handler=record_handler,
+            processor=processor,
+            context=event.context,
         )
     )
 
 
-def _stream_record(record: Any, lambda_context: Any = None) -> None:
-    """Apply a new event or deliver a new message; a failure goes to the retry queue.
+def _stream_record(record: Any, lambda_context: Any = None, refreshing: frozenset[str] = frozenset()) -> None:
+    """Apply a new event, deliver a new message or refresh a customer's tags; a failure goes to
+    the retry queue.
 
     Raising would hold the whole shard up, so a failed unit is handed to SQS (retries with
     backoff, then the DLQ); only when even that fails is the record reported failed, and the
-    stream retries it.
+    stream retries it. Of a customer's new signals in one batch only the last one (`refreshing`)
+    refreshes its tags: a refresh reads every signal, and they are all written by then.
     """
     from chalicelib.service import work
 
     ref = work.from_stream_record(record.raw_event)
     if ref is None:
+        return
+    if ref["kind"] == "tags" and record.dynamodb.sequence_number not in refreshing:
         return
     try:
         work.handle(ref, lambda_context)
@@ -69,7 +79,24 @@ def _queue_record(record: Any, lambda_context: Any = None) -> None:
 
 @workers.on_dynamodb_record(stream_arn=_settings.stream_arn, batch_size=STREAM_BATCH, name="table_stream")
 def on_table_change(event: Any) -> dict[str, Any]:
-    return _partial(event, "DynamoDBStreams", _stream_record)
+    from functools import partial
+
+    from chalicelib.service import work
+
+    raw = event.to_dict()
+    first, refreshes = [], []
+    last_signal: dict[tuple[str, str], str] = {}
+    for record in raw.get("Records", []):
+        ref = work.from_stream_record(record)
+        if ref is not None and ref["kind"] == "tags":
+            last_signal[(ref["dealer_id"], ref["customer_id"])] = record["dynamodb"]["SequenceNumber"]
+            refreshes.append(record)
+        else:
+            first.append(record)
+    # Events and messages first, tag refreshes after them: what the sender waits for is not held
+    # up by a read model (a failure is reported by sequence number whatever the order).
+    handler = partial(_stream_record, refreshing=frozenset(last_signal.values()))
+    return _partial(event, "DynamoDBStreams", handler, {**raw, "Records": [*first, *refreshes]})
 
 
 @workers.on_sqs_message(

@@ -1,8 +1,9 @@
 """Customer profiles and their preference tags (DESIGN.md §6, §8; seed 002 §5 (一)).
 
 Tags are kept current as events arrive, never by a sweep over all customers: each event that
-tags read keeps what it said as a signal of the customer, and the customer's tags are then read
-again from every signal (`domain.tags.evaluate`). Read APIs show the tags, their evidence and
+tags read leaves what it said as a signal of the customer, in the event's own writes, and the
+table stream then has the customer's tags read again from every signal (`domain.tags.evaluate`),
+off the path that applies events. Read APIs show the tags, their evidence and
 their history, and the tasks of the work where the advisor meets the customer carry them.
 """
 
@@ -16,10 +17,10 @@ from chalicelib.domain import tags as tag_rules
 from chalicelib.domain.masking import mask_name, mask_phone
 from chalicelib.observability import count
 from chalicelib.store import profiles, records
-from chalicelib.store.models import CustomerItem, TagSignalItem
+from chalicelib.store.models import TagSignalItem
 
 tag_rules.default_rules()  # validated at start: a bad rule file fails the cold start, naming the rule
-ATTEMPTS = 5  # optimistic writes of one customer's tags before a newer revision takes over
+ATTEMPTS = 5  # optimistic saves of one customer's tags before the refresh is retried from the queue
 TAGGED_TASKS = frozenset(
     {
         "first_service_care_call",
@@ -32,13 +33,16 @@ TAGGED_TASKS = frozenset(
 )
 
 
-def noted(
-    dealer_id: str, customer_id: str, kind: str, key: str, at: datetime, data: dict[str, Any], now: datetime
-) -> None:
-    """Keep what an event said about the dealer's customer, and carry the tags it makes hold."""
-    customer = profiles.note_signal(dealer_id, customer_id, kind, key, at, data)
-    if customer is not None:
-        refresh(customer, now)
+def _latest(items: list[TagSignalItem]) -> tuple[list[TagSignalItem], list[TagSignalItem]]:
+    """The latest signal of each kind and ref, and the ones they supersede."""
+    latest: dict[tuple[str, str], TagSignalItem] = {}
+    superseded: list[TagSignalItem] = []
+    for item in sorted(items, key=lambda i: (i.at, i.sk)):
+        key = (item.kind, profiles.ref_of(item))
+        if key in latest:
+            superseded.append(latest[key])
+        latest[key] = item
+    return list(latest.values()), superseded
 
 
 def _signals(items: list[TagSignalItem]) -> tag_rules.Signals:
@@ -72,35 +76,32 @@ def _signals(items: list[TagSignalItem]) -> tag_rules.Signals:
     return tag_rules.Signals(tuple(drives), tuple(deals), built)
 
 
-def refresh(customer: CustomerItem, now: datetime) -> None:
-    """Carry the tags the customer's signals make hold as of its revision (unless a newer one is
-    carried already), then bring the dealer's tag counts up to date.
+class RefreshContended(RuntimeError):
+    """Other refreshes of the customer kept saving first: this one is retried from the queue."""
 
-    `customer` is as the revision's bump left it: in the common case (nothing changes) this
-    costs the signals' query alone."""
-    dealer_id, customer_id, rev = customer.dealer_id, customer.customer_id, int(customer.signals_rev)
-    holding = tag_rules.evaluate(_signals(profiles.signals(dealer_id, customer_id)))
-    every = [r.tag for r in tag_rules.default_rules().rules]
-    found: CustomerItem | None = customer
+
+def refresh(dealer_id: str, customer_id: str, now: datetime) -> str:
+    """Carry the tags the customer's signals make hold, and bring the dealer's tag counts up to
+    date with them (the table stream calls this after each new signal; idempotent).
+
+    Returns `changed`, `unchanged` or `no_customer` (its signals wait for it to be created)."""
     for _ in range(ATTEMPTS):
-        if found is None or int(found.tags_rev or 0) >= rev:
-            break
-        current = found.tags or {}
+        customer, items = profiles.read(dealer_id, customer_id)
+        if customer is None:
+            return "no_customer"
+        latest, superseded = _latest(items)
+        holding = tag_rules.evaluate(_signals(latest))
+        current = customer.tags or {}
         carried, changes = tag_rules.carry(current, holding, now)
-        if carried == current:
-            break
+        if carried == current and not superseded:
+            return "unchanged"
         history = [profiles.history_entry(c.tag, c.change, c.at) for c in changes]
-        if profiles.save_tags(found, rev, carried, history):
+        members = {c.tag: c.tag in carried for c in changes}
+        if profiles.save_tags(customer, carried, history, members, superseded):
             for change in changes:
                 count("TagsChanged", tag=change.tag, change=change.change)
-            # Counts: the tags that changed, or every tag if an earlier sync did not finish.
-            synced = int(found.members_rev or 0) >= int(found.tags_rev or 0)
-            changed = [c.tag for c in changes] if synced else every
-            profiles.sync_members(dealer_id, customer_id, rev, set(carried), changed)
-            return
-        found = records.get_customer(dealer_id, customer_id)  # changed meanwhile: read it again
-    if found is not None and int(found.members_rev or 0) < int(found.tags_rev or 0):
-        profiles.sync_members(dealer_id, customer_id, int(found.tags_rev), set(found.tags or {}), every)
+            return "changed" if changes or carried != current else "unchanged"
+    raise RefreshContended(f"tags of {dealer_id}/{customer_id} saved by others {ATTEMPTS} times")
 
 
 def tags_view(tags: dict[str, Any] | None, evidence: bool = True) -> list[dict[str, Any]]:
@@ -116,11 +117,11 @@ def tags_view(tags: dict[str, Any] | None, evidence: bool = True) -> list[dict[s
 
 def profile(dealer_id: str, customer_id: str) -> dict[str, Any] | None:
     """The dealer's customer: contact (masked), preferences, vehicles, tags and their history."""
-    customer = records.get_customer(dealer_id, customer_id)
+    customer, items = profiles.read(dealer_id, customer_id)
     if customer is None:
         return None
     vehicles = []
-    for item in profiles.signals(dealer_id, customer_id):
+    for item in _latest(items)[0]:
         if item.kind == "vehicle":
             data = item.data or {}
             vehicles.append(
@@ -197,22 +198,23 @@ def _customer_of(dealer_id: str, task: Any, by_vin: dict[str, str | None]) -> st
     return None
 
 
-# --- what each event says to the tags ------------------------------------------------------------
+# --- what each event says to the tags: a signal to write with the event's effects ---------------
 
 
-def test_drive(dealer_id: str, data: Any, now: datetime) -> None:
-    key = f"{clock.iso(data.at)}#{data.model}"
+def test_drive(dealer_id: str, data: Any) -> TagSignalItem:
+    """Every test drive counts: its ref is the drive itself."""
     payload = {"model": data.model, "minutes": data.duration_min, "advisor_id": data.advisor_id}
-    noted(dealer_id, data.customer_id, "drive", key, data.at, payload, now)
+    ref = f"{clock.iso(data.at)}#{data.model}"
+    return profiles.signal(dealer_id, data.customer_id, "drive", ref, data.at, payload)
 
 
-def negotiation(dealer_id: str, data: Any, now: datetime) -> None:
-    """One model's bargaining: a later record of the same model is its current count of rounds."""
+def negotiation(dealer_id: str, data: Any) -> TagSignalItem:
+    """One model's bargaining: the latest record of the model is its current count of rounds."""
     payload = {"model": data.model, "rounds": data.rounds, "advisor_id": data.advisor_id}
-    noted(dealer_id, data.customer_id, "deal", data.model, data.at, payload, now)
+    return profiles.signal(dealer_id, data.customer_id, "deal", data.model, data.at, payload)
 
 
-def delivery(dealer_id: str, data: Any, now: datetime) -> None:
+def delivery(dealer_id: str, data: Any) -> TagSignalItem:
     plan = data.maintenance_plan
     payload = {
         "vin": data.vin,
@@ -221,16 +223,17 @@ def delivery(dealer_id: str, data: Any, now: datetime) -> None:
         "interval_km": plan.interval_km,
         "interval_months": plan.interval_months,
     }
-    noted(dealer_id, data.customer.id, "vehicle", data.vin, data.delivered_at, payload, now)
+    return profiles.signal(dealer_id, data.customer.id, "vehicle", data.vin, data.delivered_at, payload)
 
 
-def handover(dealer_id: str, customer_id: str, data: Any, at: datetime, now: datetime) -> None:
+def handover(dealer_id: str, customer_id: str, data: Any, at: datetime) -> TagSignalItem:
+    """The vehicle's handover form: the latest one filed counts."""
     needs = data.form.needs
     payload = {"vin": data.vin, "core_need": needs.core_need, "concerns": list(needs.concerns)}
-    noted(dealer_id, customer_id, "handover", data.vin, at, payload, now)
+    return profiles.signal(dealer_id, customer_id, "handover", data.vin, at, payload)
 
 
-def service(dealer_id: str, customer_id: str, data: Any, now: datetime) -> None:
+def service(dealer_id: str, customer_id: str, data: Any) -> TagSignalItem:
     payload = {
         "vin": data.vin,
         "kind": data.kind,
@@ -238,5 +241,5 @@ def service(dealer_id: str, customer_id: str, data: Any, now: datetime) -> None:
         "items": len(data.items),
         "repair_order_id": data.repair_order_id,
     }
-    key = f"{data.vin}#{data.repair_order_id}"
-    noted(dealer_id, customer_id, "service", key, data.completed_at, payload, now)
+    ref = f"{data.vin}#{data.repair_order_id}"
+    return profiles.signal(dealer_id, customer_id, "service", ref, data.completed_at, payload)

@@ -1,7 +1,8 @@
 """Units of asynchronous work and how they reach a worker.
 
 A unit is a small JSON reference: ``{"kind": "inbox", "partner_id", "webhook_id"}`` (apply an
-accepted event) or ``{"kind": "outbox", "outbox_id"}`` (deliver a notification). The table
+accepted event), ``{"kind": "outbox", "outbox_id"}`` (deliver a notification) or
+``{"kind": "tags", "dealer_id", "customer_id"}`` (refresh a customer's preference tags). The table
 stream produces them as items are written; failures and re-drives go through the SQS work queue,
 whose redrive policy ends repeated failures in the dead-letter queue.
 """
@@ -27,16 +28,29 @@ def outbox_ref(outbox_id: str) -> WorkRef:
     return {"kind": "outbox", "outbox_id": outbox_id}
 
 
+def tags_ref(dealer_id: str, customer_id: str) -> WorkRef:
+    return {"kind": "tags", "dealer_id": dealer_id, "customer_id": customer_id}
+
+
 def from_stream_record(record: Mapping[str, Any]) -> WorkRef | None:
-    """The work a stream record calls for: a new inbox or outbox item; None for anything else.
+    """The work a stream record calls for: a new inbox or outbox item, a new or rewritten tag
+    signal; None for anything else.
 
     The stream carries keys only (a webhook body can be 256 KiB; a Lambda batch must stay under
-    6 MB), and the keys say everything needed: ``INBOX#<partner>#<webhook id>``, ``OUTBOX#<id>``.
+    6 MB), and the keys say everything needed: ``INBOX#<partner>#<webhook id>``, ``OUTBOX#<id>``,
+    ``CUST#<dealer>#<customer>`` with ``SIGNAL#…``.
     """
-    if record.get("eventName") != "INSERT":
-        return None
-    pk = record.get("dynamodb", {}).get("Keys", {}).get("pk", {}).get("S", "")
+    name = record.get("eventName")
+    keys = record.get("dynamodb", {}).get("Keys", {})
+    pk = keys.get("pk", {}).get("S", "")
     kind, _, rest = pk.partition("#")
+    if kind == "CUST" and name in ("INSERT", "MODIFY"):
+        from chalicelib.store.profiles import customer_of_signal
+
+        owner = customer_of_signal(pk, keys.get("sk", {}).get("S", ""))
+        return tags_ref(*owner) if owner is not None else None
+    if name != "INSERT":
+        return None
     if kind == "INBOX":
         partner_id, _, webhook_id = rest.partition("#")  # partner ids never contain '#'
         if partner_id and webhook_id:
@@ -57,6 +71,11 @@ def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
         from chalicelib.outbound.deliver import deliver
 
         return deliver(ref["outbox_id"], lambda_context)["status"]
+    if ref.get("kind") == "tags":
+        from chalicelib import clock
+        from chalicelib.service.profiles import refresh
+
+        return refresh(ref["dealer_id"], ref["customer_id"], clock.now())
     raise ValueError(f"unknown work kind {ref.get('kind')!r}")
 
 

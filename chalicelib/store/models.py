@@ -177,30 +177,27 @@ class CustomerItem(Item, discriminator="customer"):
     updated_at = UTCDateTimeAttribute()
     tags = JSONAttribute(null=True)  # {tag: {since, evidence}}: the preference tags it carries now
     tag_history = JSONAttribute(null=True)  # [{tag, change: added|dropped, at}], oldest first
-    signals_rev = NumberAttribute(null=True)  # bumped after each tag signal is written
-    tags_rev = NumberAttribute(null=True)  # the signals revision `tags` was computed from
-    members_rev = NumberAttribute(null=True)  # the revision the dealer's tag counts reflect
+    tags_rev = NumberAttribute(null=True)  # counts the saves of `tags`: each save expects the one it read
 
 
 class TagSignalItem(Item, discriminator="tag_signal"):
-    """Under the customer (sk `SIGNAL#<kind>#<key>`): one thing the dealer's events said that the
-    preference tags read (a test drive, a negotiation, a vehicle's packages, its handover form, a
-    service)."""
+    """Under the customer (sk `SIGNAL#<kind>#<ref>#<at>`): one thing the dealer's events said that
+    the preference tags read (a test drive, a negotiation, a vehicle's packages, its handover form,
+    a service). Of the signals of one kind and ref, the latest counts."""
 
     kind = UnicodeAttribute()  # drive | deal | vehicle | handover | service
-    at = UTCDateTimeAttribute()  # when it happened: a later one of the same key replaces it
+    ref = UnicodeAttribute(null=True)  # what it is about: a model, a VIN, a VIN's repair order
+    at = UTCDateTimeAttribute()  # when it happened
     data = JSONAttribute(default=dict)
 
 
 class TagMemberItem(Item, discriminator="tag_member"):
-    """Under `TAGS#<dealer>` (sk `<tag>#<customer id>`): whether the customer carries the tag, as of
-    the customer's signals revision `rev` (a newer revision only ever replaces it). The dealer's
-    tag counts read this partition."""
+    """Under `TAGS#<dealer>` (sk `<tag>#<customer id>`): whether the customer carries the tag, saved
+    in one transaction with the customer's tags. The dealer's tag counts read this partition."""
 
     tag = UnicodeAttribute()
     customer_id = UnicodeAttribute()
     carried = BooleanAttribute()
-    rev = NumberAttribute()
 
 
 class VehicleOwnerItem(Item, discriminator="vehicle_owner"):

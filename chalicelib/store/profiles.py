@@ -1,9 +1,12 @@
 """Preference-tag signals and tags of one dealer's customer, and the dealer's tag counts.
 
-Each event that tags read writes its own signal item under the customer (so two events never
-overwrite each other's), then bumps the customer's `signals_rev`. Whoever bumped it last reads
-every signal written before, so the tags computed from the highest revision are complete; the
-customer's `tags` only ever take a newer revision, and so does each count membership.
+Each event that tags read leaves a signal item under the customer, written with the event's own
+effects (no request of its own) and keyed by what it is about and when, so that events applied in
+any order, or twice, leave the same signals. The table stream hands each new signal to a refresh:
+it reads the customer and every signal in one query and saves the tags, their history and the
+count memberships that changed in one transaction, under the customer's `tags_rev` (optimistic:
+a refresh that read before another saved reads again). Every signal is written before its own
+refresh reads, so the last save always saw them all.
 """
 
 from __future__ import annotations
@@ -12,91 +15,133 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.store import bind, conditional_update, records
-from chalicelib.store.models import CustomerItem, TagMemberItem, TagSignalItem
+from chalicelib.store import bind, records
+from chalicelib.store.models import CustomerItem, Item, TagMemberItem, TagSignalItem
 
 HISTORY_KEPT = 200  # a profile's tag history keeps its latest changes
+TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+_SIGNALS = "SIGNAL#"
 
 
-def _signal_key(kind: str, key: str) -> str:
-    return f"SIGNAL#{kind}#{key}"
+def signal(
+    dealer_id: str, customer_id: str, kind: str, ref: str, at: datetime, data: dict[str, Any]
+) -> TagSignalItem:
+    """The signal of what an event said about `ref` (a model, a VIN, a repair order) at `at`: one
+    item per event, to go out with the event's effects."""
+    return TagSignalItem(
+        records.customer_pk(dealer_id, customer_id),
+        f"{_SIGNALS}{kind}#{ref}#{clock.iso(at)}",
+        kind=kind,
+        ref=ref,
+        at=at,
+        data=data,
+    )
 
 
-def note_signal(
-    dealer_id: str, customer_id: str, kind: str, key: str, at: datetime, data: dict[str, Any]
-) -> CustomerItem | None:
-    """Keep what an event said, unless a later one of the same key is kept; then bump the
-    customer's signals revision: the customer as it now is (None: no such customer)."""
-    bind()
-    pk = records.customer_pk(dealer_id, customer_id)
-    item = TagSignalItem(pk, _signal_key(kind, key), kind=kind, at=at, data=data)
-    newer_kept = TagSignalItem.at > at
-    from pynamodb.exceptions import PutError
-
-    try:
-        item.save(condition=TagSignalItem.pk.does_not_exist() | ~newer_kept)
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    return bump(dealer_id, customer_id)
+def ref_of(item: TagSignalItem) -> str:
+    """What the signal is about (signals written before `ref` was kept: the rest of their key)."""
+    return item.ref or item.sk.split("#", 2)[2]
 
 
-def bump(dealer_id: str, customer_id: str) -> CustomerItem | None:
-    """The customer with its next signals revision, as it now is (None: no such customer)."""
-    bind()
-    customer = CustomerItem(records.customer_pk(dealer_id, customer_id), "CUSTOMER")
-    if not conditional_update(customer, [CustomerItem.signals_rev.add(1)], CustomerItem.pk.exists()):
+def customer_of_signal(pk: str, sk: str) -> tuple[str, str] | None:
+    """(dealer, customer) of a signal's key, None for any other key (ids never contain '#')."""
+    if not sk.startswith(_SIGNALS):
         return None
-    return customer
+    kind, _, rest = pk.partition("#")
+    dealer_id, _, customer_id = rest.partition("#")
+    if kind != "CUST" or not dealer_id or not customer_id:
+        return None
+    return dealer_id, customer_id
 
 
-def signals(dealer_id: str, customer_id: str) -> list[TagSignalItem]:
+def read(dealer_id: str, customer_id: str) -> tuple[CustomerItem | None, list[TagSignalItem]]:
+    """The customer and all its signals, in one consistent query (no filter: the keys tell them
+    apart, and moto parses a filter of every item type slowly)."""
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+
     bind()
-    pk = records.customer_pk(dealer_id, customer_id)
-    found = TagSignalItem.query(pk, TagSignalItem.sk.startswith("SIGNAL#"), consistent_read=True)
-    return [i for i in found if isinstance(i, TagSignalItem)]
+    customer: CustomerItem | None = None
+    found: list[TagSignalItem] = []
+    request: dict[str, Any] = {
+        "TableName": get_settings().table_name,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": records.customer_pk(dealer_id, customer_id)},
+            ":first": {"S": "CUSTOMER"},
+            ":last": {"S": _SIGNALS + "\U0010ffff"},
+        },
+        "ConsistentRead": True,
+    }
+    ddb = aws.client("dynamodb")
+    while True:
+        page = ddb.query(**request)
+        for raw in page.get("Items", []):
+            item = Item.from_raw_data(raw)
+            if isinstance(item, CustomerItem):
+                customer = item
+            elif isinstance(item, TagSignalItem):
+                found.append(item)
+        if "LastEvaluatedKey" not in page:
+            return customer, found
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def save_tags(customer: CustomerItem, rev: int, tags: dict[str, Any], changes: list[dict[str, Any]]) -> bool:
-    """Carry `tags` as of revision `rev`, unless the customer changed since it was read (then the
-    caller reads it again) or a newer revision is saved."""
+def save_tags(
+    customer: CustomerItem,
+    tags: dict[str, Any],
+    changes: list[dict[str, Any]],
+    members: dict[str, bool],
+    superseded: list[TagSignalItem],
+) -> bool:
+    """In one transaction: the customer's tags and history, whether it carries each tag of
+    `members` now, and the superseded signals gone; False (nothing written) when the customer's
+    tags were saved by another refresh since `customer` was read."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
     bind()
-    history = [*(customer.tag_history or []), *changes][-HISTORY_KEPT:]
-    item = CustomerItem(customer.pk, customer.sk)
     unchanged = (
         CustomerItem.tags_rev.does_not_exist()
         if customer.tags_rev is None
         else CustomerItem.tags_rev == customer.tags_rev
     )
-    actions = [
-        CustomerItem.tags.set(tags),
-        CustomerItem.tag_history.set(history),
-        CustomerItem.tags_rev.set(rev),
-    ]
-    return conditional_update(item, actions, unchanged & (CustomerItem.pk.exists()))
+    history = [*(customer.tag_history or []), *changes][-HISTORY_KEPT:]
+    dealer_id, customer_id = customer.dealer_id, customer.customer_id
+    connection: Any = CustomerItem._get_connection().connection
+    try:
+        with TransactWrite(connection=connection) as tx:
+            tx.update(
+                CustomerItem(customer.pk, customer.sk),
+                actions=[
+                    CustomerItem.tags.set(tags),
+                    CustomerItem.tag_history.set(history),
+                    CustomerItem.tags_rev.set(int(customer.tags_rev or 0) + 1),
+                ],
+                condition=unchanged & CustomerItem.pk.exists(),
+            )
+            for tag, carried in sorted(members.items()):
+                tx.save(
+                    TagMemberItem(
+                        _tags_pk(dealer_id),
+                        f"{tag}#{customer_id}",
+                        tag=tag,
+                        customer_id=customer_id,
+                        carried=carried,
+                    )
+                )
+            for item in superseded[: TRANSACTION_ITEMS - 1 - len(members)]:
+                tx.delete(TagSignalItem(item.pk, item.sk))
+    except TransactWriteError as exc:
+        # Only the customer's update carries a condition (PynamoDB orders the items its own way).
+        if any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons):
+            return False
+        raise
+    return True
 
 
 def _tags_pk(dealer_id: str) -> str:
     return f"TAGS#{dealer_id}"
-
-
-def sync_members(dealer_id: str, customer_id: str, rev: int, carried: set[str], tags: list[str]) -> None:
-    """The dealer's count memberships of `tags` for this customer as revision `rev` has them (an
-    older revision never overwrites a newer one), then noted on the customer as done."""
-    bind()
-    for tag in sorted(set(tags)):
-        member = TagMemberItem(_tags_pk(dealer_id), f"{tag}#{customer_id}")
-        actions = [
-            TagMemberItem.entity.set(TagMemberItem),
-            TagMemberItem.tag.set(tag),
-            TagMemberItem.customer_id.set(customer_id),
-            TagMemberItem.carried.set(tag in carried),
-            TagMemberItem.rev.set(rev),
-        ]
-        conditional_update(member, actions, TagMemberItem.rev.does_not_exist() | (TagMemberItem.rev < rev))
-    customer = CustomerItem(records.customer_pk(dealer_id, customer_id), "CUSTOMER")
-    newer = CustomerItem.members_rev.does_not_exist() | (CustomerItem.members_rev < rev)
-    conditional_update(customer, [CustomerItem.members_rev.set(rev)], newer & CustomerItem.pk.exists())
 
 
 def counts(dealer_id: str) -> dict[str, int]:

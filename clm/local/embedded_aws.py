@@ -22,6 +22,7 @@ def serve(port: int, notifications: Path, state: Path, fresh: bool) -> None:
     moto_speedups.install()
     moto_speedups.atomic_dynamodb()
     moto_speedups.fast_responses()
+    moto_speedups.fast_transactions()
     record_publishes(notifications)  # what `clm watch` shows
     record_reminders(notifications)
     if fresh:

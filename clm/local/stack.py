@@ -177,11 +177,11 @@ class StreamPoller:
         return bool(records)
 
     def _invoke(self, records: list[dict[str, Any]]) -> None:
-        """The batch in `STREAM_LANES` concurrent invocations, records of one key in one lane and in
-        order (Lambda's ParallelizationFactor); what a lane reports failed is sent again."""
+        """The batch in `STREAM_LANES` concurrent invocations, records of one partition key in one lane
+        and in order (Lambda's ParallelizationFactor); what a lane reports failed is sent again."""
         lanes: list[list[dict[str, Any]]] = [[] for _ in range(STREAM_LANES)]
         for record in records:
-            key = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
+            key = json.dumps(record["dynamodb"].get("Keys", {}).get("pk"), sort_keys=True)
             lanes[zlib.crc32(key.encode()) % STREAM_LANES].append(record)
         busy = [lane for lane in lanes if lane]
         answers = list(self.pool.map(self._invoke_lane, busy))

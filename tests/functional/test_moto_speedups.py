@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,3 +118,87 @@ def test_fast_answers_are_moto_s_own(table: tuple[Any, str], monkeypatch: Any) -
     assert ddb.delete_item(TableName=name, Key=key, ReturnValues="ALL_OLD").get("Attributes") is None
     assert ddb.scan(TableName=name, Limit=3)["Count"] == 3
     assert run_all(ddb, name)
+
+
+def _transactions(ddb: Any, name: str, prefix: str) -> list[Any]:
+    """A put, update, delete and condition check that all hold; one whose condition fails; one
+    naming an item twice; one with a bad update expression: the answers and the items after."""
+
+    def key(n: int) -> dict[str, Any]:
+        return {"pk": {"S": f"{prefix}#T"}, "sk": {"S": f"S#{n}"}}
+
+    ddb.put_item(TableName=name, Item={**key(1), "n": {"N": "1"}})
+    ddb.put_item(TableName=name, Item={**key(2), "n": {"N": "2"}})
+    attempts = [
+        [
+            {"Put": {"TableName": name, "Item": {**key(3), "n": {"N": "3"}}}},
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": key(1),
+                    "UpdateExpression": "SET n = n + :one",
+                    "ConditionExpression": "n = :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Delete": {"TableName": name, "Key": key(2)}},
+            {
+                "ConditionCheck": {
+                    "TableName": name,
+                    "Key": key(4),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ],
+        [
+            {"Put": {"TableName": name, "Item": {**key(5), "n": {"N": "5"}}}},
+            {
+                "Delete": {
+                    "TableName": name,
+                    "Key": key(1),
+                    "ConditionExpression": "n = :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ],
+        [
+            {"Put": {"TableName": name, "Item": {**key(6), "n": {"N": "6"}}}},
+            {"Delete": {"TableName": name, "Key": key(6)}},
+        ],
+        [
+            {"Put": {"TableName": name, "Item": {**key(7), "n": {"N": "7"}}}},
+            {"Update": {"TableName": name, "Key": key(1), "UpdateExpression": "SET n = n + :missing"}},
+        ],
+    ]
+    answers: list[Any] = []
+    for items in attempts:
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            answers.append("ok")
+        except ddb.exceptions.ClientError as exc:
+            answers.append((exc.response["Error"]["Code"], exc.response.get("CancellationReasons")))
+        found = ddb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"{prefix}#T"}},
+            ConsistentRead=True,
+        )["Items"]
+        answers.append(sorted((i["sk"]["S"], i["n"]["N"]) for i in found))
+    return answers
+
+
+def test_transactions_answer_and_write_exactly_as_moto_s_own(table: tuple[Any, str]) -> None:
+    from clm.local import moto_speedups
+
+    ddb, name = table
+    moto_speedups.slow_transactions()
+    try:
+        theirs = _transactions(ddb, name, "moto")
+    finally:
+        moto_speedups.fast_transactions()
+    ours = _transactions(ddb, name, "fast")
+    assert json.dumps(ours).replace("fast#", "moto#") == json.dumps(theirs)
+    assert theirs[0] == "ok" and theirs[1] == [("S#1", "2"), ("S#3", "3")]
+    assert theirs[2][0] == "TransactionCanceledException" and theirs[3] == theirs[1]  # nothing written
+    assert theirs[4][0] == "ValidationException" and theirs[5] == theirs[1]

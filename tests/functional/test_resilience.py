@@ -74,7 +74,8 @@ def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None
 
     def lose_outbox(event: Any, context: Any) -> None:
         kept = [r for r in event["Records"] if not r["dynamodb"]["Keys"]["pk"]["S"].startswith("OUTBOX#")]
-        real_handler({"Records": kept}, context)
+        if kept:  # Lambda never invokes with an empty batch
+            real_handler({"Records": kept}, context)
 
     harness.stream.handler = lose_outbox
     assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202

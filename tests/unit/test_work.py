@@ -35,3 +35,24 @@ def test_only_new_items_are_work(event: str) -> None:
 def test_unknown_work_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         work.handle({"kind": "mystery"})
+
+
+def signal_record(pk: str, sk: str, event: str) -> dict[str, Any]:
+    return {"eventName": event, "dynamodb": {"Keys": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+
+
+@pytest.mark.parametrize(
+    ("pk", "sk", "event", "expected"),
+    [
+        ("CUST#dealer-a#C-1", "SIGNAL#drive#x#2026", "INSERT", work.tags_ref("dealer-a", "C-1")),
+        ("CUST#dealer-a#C-1", "SIGNAL#deal#S7#2026", "MODIFY", work.tags_ref("dealer-a", "C-1")),
+        ("CUST#dealer-a#C-1", "SIGNAL#deal#S7#2026", "REMOVE", None),  # superseded, compacted away
+        ("CUST#dealer-a#C-1", "CUSTOMER", "MODIFY", None),  # a saved tag never refreshes again
+        ("CUST#dealer-a", "SIGNAL#drive#x#2026", "INSERT", None),
+        ("TAGS#dealer-a", "family_space#C-1", "INSERT", None),
+    ],
+)
+def test_new_tag_signals_refresh_their_customer_s_tags(
+    pk: str, sk: str, event: str, expected: dict[str, str] | None
+) -> None:
+    assert work.from_stream_record(signal_record(pk, sk, event)) == expected

@@ -20,9 +20,9 @@ def on_sales_floor(ctx: Context, data: Any, target: Target, effects: Effects) ->
         return
     records.update_customer(target.dealer_id, data.customer_id, {}, ctx.now)
     if isinstance(data, TestDriveCompleted):
-        profiles.test_drive(target.dealer_id, data, ctx.now)
+        effects.puts.append(profiles.test_drive(target.dealer_id, data))
     else:
-        profiles.negotiation(target.dealer_id, data, ctx.now)
+        effects.puts.append(profiles.negotiation(target.dealer_id, data))
 
 
 @handles(CustomerPreferencesUpdated)

@@ -106,4 +106,4 @@ def on_delivery_staff(ctx: Context, data: VehicleDelivered, target: Target, effe
     assert target.dealer_id is not None
     effects.puts.append(cases.staff_member(target.dealer_id, "sales", data.sales_advisor.id))
     effects.puts.append(cases.staff_member(target.dealer_id, "after_sales", data.service_specialist.id))
-    profiles.delivery(target.dealer_id, data, ctx.now)
+    effects.puts.append(profiles.delivery(target.dealer_id, data))

@@ -102,7 +102,7 @@ def on_service(ctx: Context, data: ServiceCompleted, target: Target, effects: Ef
                 dealer_id, ended["reminder_id"], ended["kind"], ctx.now, data.repair_order_id
             )
     _return_visit(ctx, dealer_id, vehicle, data, effects)
-    profiles.service(dealer_id, vehicle.customer_id, data, ctx.now)
+    effects.puts.append(profiles.service(dealer_id, vehicle.customer_id, data))
 
 
 @handles(SurveyCompleted)

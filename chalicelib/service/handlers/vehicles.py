@@ -65,7 +65,7 @@ def on_closing_event(
         effects.puts.append(cases.fact(dealer_id, counts_at, "handover", subject, accurate))
     records.set_vehicle_fields(dealer_id, vehicle.vin, **{closing.field: record})
     if isinstance(data, HandoverSubmitted):  # the customer's needs go to their tags
-        profiles.handover(dealer_id, vehicle.customer_id, data, ctx.received_at, ctx.now)
+        effects.puts.append(profiles.handover(dealer_id, vehicle.customer_id, data, ctx.received_at))
     kind = task_rules.CLOSED_BY_EVENT[ctx.event_type]
     tasks.close(dealer_id, task_rules.delivery_task_id(kind, vehicle.vin, vehicle.delivered_at), ctx.now, by)
 
