@@ -116,6 +116,10 @@ def test_negotiations_drive_price_sensitive_and_config_first_on_and_off(harness:
         ("price_sensitive", "dropped"),
     ]
     assert (counts(harness)["price_sensitive"], counts(harness)["config_first"]) == (0, 1)
+    # Another model bargained over for 3 rounds: not every negotiation is of one round any more.
+    post(harness, haggle(3, NOW - timedelta(minutes=30), model="S9"))
+    assert set(tags(harness)) == {"price_sensitive"}
+    assert (counts(harness)["price_sensitive"], counts(harness)["config_first"]) == (1, 0)
 
 
 def test_a_resent_event_changes_no_tag_and_no_history(harness: Harness) -> None:
@@ -137,6 +141,12 @@ def test_the_handover_form_and_packages_tag_the_customer_and_a_new_form_drops_it
     assert tags(harness)["tech_enthusiast"]["evidence"] == [
         {"source": "vehicle.delivered", "vin": VIN, "packages": ["adas", "smart_cockpit"]}
     ]
+    # The delivery sent again, corrected: no driver-assistance packages after all.
+    corrected = delivery(delivered_at=DELIVERED_AT + timedelta(hours=1))
+    corrected["data"]["packages"] = ["smart_cockpit"]
+    post(harness, corrected)
+    assert "tech_enthusiast" not in tags(harness)
+    assert profile(harness)["vehicles"][0]["packages"] == ["smart_cockpit"]
     post(harness, event("handover.submitted"))  # the example: 家庭用车,注重空间和油耗
     assert tags(harness)["family_space"]["evidence"][0]["words"] == ["家庭", "空间"]
     post(harness, handover("通勤省油", ["充电方便"]))  # filed again, corrected
