@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import clock
+from clm.local import stream_filter
 
 log = logging.getLogger("clm.local")
 
@@ -124,6 +125,7 @@ class StreamPoller:
         settings = get_settings()
         self.handler = handler
         self.unfinished: list[dict[str, Any]] = []  # a batch's records from its first failed one on
+        self.filters = stream_filter.patterns()  # the event source's FilterCriteria in infra/
         self.retries = 0
         self.pool = ThreadPoolExecutor(max_workers=STREAM_LANES, thread_name_prefix="stream")
         self.streams = aws.client("dynamodbstreams")
@@ -155,7 +157,8 @@ class StreamPoller:
                 self.retries = 0
             return True
         out = self.streams.get_records(ShardIterator=self.iterator, Limit=STREAM_RECORDS)
-        records = out.get("Records", [])
+        read = out.get("Records", [])
+        records = [r for r in read if stream_filter.passes(self.filters, r)]  # as Lambda filters them
         if records:
             for record in records:
                 record.setdefault("eventSourceARN", self.arn)
@@ -174,7 +177,7 @@ class StreamPoller:
                 self.iterator = out["NextShardIterator"]
                 raise
         self.iterator = out["NextShardIterator"]
-        return bool(records)
+        return bool(read)
 
     def _invoke(self, records: list[dict[str, Any]]) -> None:
         """The batch in `STREAM_LANES` concurrent invocations, records of one partition key in one lane
