@@ -8,6 +8,7 @@ the good ones of its batch run again.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint, Rate
@@ -39,21 +40,18 @@ def _partial(
     )
 
 
-def _stream_record(record: Any, lambda_context: Any = None, refreshing: frozenset[str] = frozenset()) -> None:
+def _stream_record(record: Any, lambda_context: Any = None, *, work_of: Mapping[str, Any]) -> None:
     """Apply a new event, deliver a new message or refresh a customer's tags; a failure goes to
     the retry queue.
 
     Raising would hold the whole shard up, so a failed unit is handed to SQS (retries with
     backoff, then the DLQ); only when even that fails is the record reported failed, and the
-    stream retries it. Of a customer's new signals in one batch only the last one (`refreshing`)
-    refreshes its tags: a refresh reads every signal, and they are all written by then.
+    stream retries it. `work_of` is the batch's work by sequence number (`on_table_change`).
     """
     from chalicelib.service import work
 
-    ref = work.from_stream_record(record.raw_event)
+    ref = work_of.get(record.dynamodb.sequence_number)
     if ref is None:
-        return
-    if ref["kind"] == "tags" and record.dynamodb.sequence_number not in refreshing:
         return
     try:
         work.handle(ref, lambda_context)
@@ -85,17 +83,23 @@ def on_table_change(event: Any) -> dict[str, Any]:
 
     raw = event.to_dict()
     first, refreshes = [], []
+    work_of: dict[str, Any] = {}
     last_signal: dict[tuple[str, str], str] = {}
     for record in raw.get("Records", []):
-        ref = work.from_stream_record(record)
+        sequence = record["dynamodb"]["SequenceNumber"]
+        ref = work_of[sequence] = work.from_stream_record(record)
         if ref is not None and ref["kind"] == "tags":
-            last_signal[(ref["dealer_id"], ref["customer_id"])] = record["dynamodb"]["SequenceNumber"]
+            # A refresh reads every signal, all written by now: the customer's last one refreshes.
+            previous = last_signal.get((ref["dealer_id"], ref["customer_id"]))
+            if previous is not None:
+                work_of[previous] = None
+            last_signal[(ref["dealer_id"], ref["customer_id"])] = sequence
             refreshes.append(record)
         else:
             first.append(record)
     # Events and messages first, tag refreshes after them: what the sender waits for is not held
     # up by a read model (a failure is reported by sequence number whatever the order).
-    handler = partial(_stream_record, refreshing=frozenset(last_signal.values()))
+    handler = partial(_stream_record, work_of=work_of)
     return _partial(event, "DynamoDBStreams", handler, {**raw, "Records": [*first, *refreshes]})
 
 

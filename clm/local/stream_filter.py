@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "resources.json"
+from clm.local.provision import TEMPLATE
 
 
 def patterns(template: Path = TEMPLATE) -> list[dict[str, Any]]:
