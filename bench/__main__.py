@@ -21,6 +21,7 @@ TARGETS = {
     "redrive_per_event": 0.05,
     "apply_requests_per_event": 5.0,
     "cold_webhook_vs_boto3": 1.4,
+    "cold_init_pyc_ratio": 1.4,
     "sweep_items_ratio": 1.0,
     "sweep_scans": 0.0,
     "sms_rate_error": 0.01,
@@ -38,6 +39,7 @@ def main(argv: list[str]) -> int:
         ("burst", burst.run),
         ("scaling", local_scaling.run),
         ("import", cold_start.run),
+        ("pyc", cold_start.pyc_run),
         ("sweeps", sweeps.run),
     ):
         if only and name not in only:

@@ -15,6 +15,18 @@ def cut(value: str | None) -> str | None:
     return value if value is None or len(value) <= LOGGED_ID_CHARS else value[:LOGGED_ID_CHARS] + "…"
 
 
+ERROR_CHARS = 300
+
+
+def error_summary(error: BaseException) -> str:
+    """A failure as logs, the inbox and the outbox keep it: its type and message, phone numbers
+    masked (an SNS or validation error may echo one back), cut short."""
+    from chalicelib.domain.masking import mask_phones_in
+
+    text = mask_phones_in(f"{type(error).__name__}: {error}")
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "…"
+
+
 def count(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
     """Emit one metric now (a Count unless `unit` says otherwise: Seconds, Percent, None), with its
     own dimensions.

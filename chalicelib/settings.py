@@ -51,6 +51,7 @@ class Settings:
     sms_rate: int
     sms_run_seconds: float
     commission_lowered_factor: float
+    payload_retention_days: int
 
     @property
     def stream_arn(self) -> str:
@@ -64,6 +65,19 @@ def _queue_url(endpoint: str | None, region: str, account: str, name: str) -> st
     suffix = ".cn" if region.startswith("cn-") else ""
     base = endpoint.rstrip("/") if endpoint else f"https://sqs.{region}.amazonaws.com{suffix}"
     return f"{base}/{account}/{name}"
+
+
+def _positive_int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of days, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +122,8 @@ def get_settings() -> Settings:
         sms_run_seconds=float(env.get("CLM_SMS_RUN_SECONDS", "50")),
         # An advisor's commission factor when their month's after-sales satisfaction is below 85.
         commission_lowered_factor=float(env.get("CLM_COMMISSION_LOWERED_FACTOR", "0.9")),
+        # Days a final inbox item keeps the raw webhook payload (PIPL); the dedup window (8) at least.
+        payload_retention_days=_positive_int(env, "CLM_PAYLOAD_RETENTION_DAYS", 30),
     )
 
 

@@ -332,6 +332,13 @@ def _requeue_event(body: str) -> None:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or replay the dead-letter queue. A replay re-sends each message to the work queue and
+    only then deletes it: a replay cut short re-sends again, and the work itself is idempotent."""
+    wanted = set(args.message_ids)
+    if args.action == "list" and (wanted or args.all):
+        raise CliError("dlq list takes no IDs or --all (those choose what `dlq replay` replays)")
+    if wanted and args.all:
+        raise CliError("dlq replay takes IDs or --all, not both")
     _use_stack()
     from chalicelib import aws
     from chalicelib.settings import get_settings
@@ -356,14 +363,20 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 body: Any = json.loads(message["Body"])
             except ValueError:
                 body = message["Body"]
+            if args.action == "replay" and wanted and message["MessageId"] not in wanted:
+                held.append(
+                    {"Id": str(len(held)), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                )
+                continue
             moved.append(
                 {
                     "message_id": message["MessageId"],
                     "body": body,
                     "receive_count": message.get("Attributes", {}).get("ApproximateReceiveCount"),
+                    "why": _dlq_why(body),
                 }
             )
-            if args.action == "replay":
+            if args.action == "replay" and (not wanted or message["MessageId"] in wanted):
                 _requeue_event(message["Body"])
                 sqs.send_message(QueueUrl=urls["work"], MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=urls["dlq"], ReceiptHandle=message["ReceiptHandle"])
@@ -373,14 +386,38 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 )
     for start in range(0, len(held), 10):
         sqs.change_message_visibility_batch(QueueUrl=urls["dlq"], Entries=held[start : start + 10])
+    missing = wanted - {m["message_id"] for m in moved}
+    if missing:
+        raise CliError(
+            f"not in the dead-letter queue (replayed already?): {', '.join(sorted(missing))}"
+            + (f"; replayed {len(moved)}" if moved else "")
+        )
     if args.action == "list" and not args.json:
         _table(
-            ["message_id", "receives", "kind", "ref"],
-            [[m["message_id"], m["receive_count"], *_dlq_summary(m["body"])] for m in moved],
+            ["message_id", "receives", "kind", "ref", "why"],
+            [[m["message_id"], m["receive_count"], *_dlq_summary(m["body"]), m["why"]] for m in moved],
         )
         return 0
     _emit({"action": args.action, "count": len(moved), "messages": moved})
     return 0
+
+
+def _dlq_why(body: Any) -> str | None:
+    """Why the work failed, as its last failure left it on its inbox or outbox item (phones
+    masked); None when nothing was recorded (a tags refresh, or work found lost by the sweep)."""
+    if not isinstance(body, dict):
+        return None
+    if body.get("kind") == "inbox":
+        from chalicelib.store import inbox
+
+        item = inbox.load(inbox.InboxRef(str(body.get("partner_id")), str(body.get("webhook_id"))))
+        return item.last_error if item is not None else "the event is no longer stored"
+    if body.get("kind") == "outbox":
+        from chalicelib.store import outbox
+
+        message = outbox.get(str(body.get("outbox_id")))
+        return message.last_error if message is not None else "the message is no longer stored"
+    return None
 
 
 def _dlq_summary(body: Any) -> list[str]:
@@ -627,6 +664,10 @@ def parser() -> argparse.ArgumentParser:
 
     dlq = sub.add_parser("dlq", help="inspect or replay failed work")
     dlq.add_argument("action", choices=("list", "replay"))
+    dlq.add_argument(
+        "message_ids", nargs="*", metavar="ID", help="replay: only these messages (see `dlq list`)"
+    )
+    dlq.add_argument("--all", action="store_true", help="replay: every message (the default without IDs)")
     dlq.add_argument("--json", action="store_true", help="list: JSON instead of a table")
     dlq.set_defaults(func=cmd_dlq)
 

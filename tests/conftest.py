@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+# What the machine's shell or ~/.aws may carry (a stack's CLM_AWS_ENDPOINT or CLM_API_PORT, a profile,
+# an endpoint_url in ~/.aws/config, retry settings, moto's server mode) would point the tests at
+# whatever runs there: every run starts from the same environment. Only the tests' own knobs stay.
+_KEPT = ("CLM_FUZZ_", "CLM_FAULT_", "AWS_CA_BUNDLE")
+for _name in [n for n in os.environ if n.startswith(("CLM_", "AWS_", "POWERTOOLS_", "MOTO_"))]:
+    if not _name.startswith(_KEPT):
+        del os.environ[_name]
+os.environ.pop("TEST_SERVER_MODE", None)
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -11,20 +27,13 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "cn-north-1",
         "AWS_REGION": "cn-north-1",
+        "AWS_CONFIG_FILE": os.devnull,  # never the developer's profiles, regions or endpoints
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "CLM_STAGE": "test",
         "POWERTOOLS_METRICS_NAMESPACE": "CLM",
         "POWERTOOLS_SERVICE_NAME": "clm",
     }
 )
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
-import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "events"
@@ -50,6 +59,31 @@ def pin_both(instant: datetime | None) -> None:
 
     clock.pin(instant)
     clock.pin_system(instant)
+
+
+_state_dirs = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Each test sees the same process environment, whatever ran before it or beside it.
+
+    `clm` run in-process finds a local stack through `.clm/` in the working directory: a `make run`
+    in this checkout (or one killed there, whose pid came back) would take the test's commands.
+    CLM_CREDENTIALS points it at a directory of the test's own, where no stack ever announces
+    itself. What a test changes in os.environ without monkeypatch (the CLI sets AWS_ENDPOINT_URL
+    when it finds a stack) is undone, and the settings built from it forgotten.
+    """
+    state = tmp_path_factory.getbasetemp() / "clm-state" / str(next(_state_dirs))
+    monkeypatch.setenv("CLM_CREDENTIALS", str(state / "local-credentials.json"))
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+        reset_process_state()
 
 
 @pytest.fixture

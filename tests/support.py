@@ -26,3 +26,20 @@ def dumps(payload: Any) -> bytes:
 def content_types(response: Any) -> list[str]:
     """Every Content-Type header of a `chalice.test.Client` response, whatever its spelling."""
     return [value for name, value in response.headers.items() if name.lower() == "content-type"]
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string in a raw DynamoDB item (or any JSON value), and every string inside those that
+    are JSON documents: a JSONAttribute escapes non-ASCII text, which a plain search would miss."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    if isinstance(value, str):
+        if value[:1] in "[{":
+            try:
+                return [value, *strings_in(json.loads(value))]
+            except ValueError:
+                pass
+        return [value]
+    return []

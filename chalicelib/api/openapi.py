@@ -139,7 +139,7 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "Customer": {
+    "CustomerProfile": {
         "type": "object",
         "description": "The dealer's customer; name and phone masked.",
         "required": ["customer_id", "name", "phone", "preferences", "vehicles", "tags", "tag_history"],
@@ -421,13 +421,13 @@ def _webhook() -> dict[str, Any]:
                 "Unique per event, reused on retries (1-256 printable characters); the dedup key.",
             ),
             ("webhook-timestamp", "Unix seconds; more than 5 minutes off the receiver's clock is refused."),
-            ("webhook-signature", "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`."),
         )
     ]
     return {
         "post": {
             "operationId": "sendEvent",
             "summary": "A signed partner event (Standard Webhooks); applied after the answer.",
+            "security": [{"standardWebhooks": []}],
             "parameters": [_path_param("partner_id", "The sending partner."), *signed],
             "requestBody": {
                 "required": True,
@@ -455,9 +455,20 @@ def _webhook() -> dict[str, Any]:
     }
 
 
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    """An optional query parameter; sent empty (`?status=`), it counts as left out (DESIGN.md §8)."""
+    return {
+        "name": name,
+        "in": "query",
+        "schema": schema,
+        "allowEmptyValue": True,
+        "description": f"{description} Empty: as if left out.".strip(),
+    }
+
+
 PAGING = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-    {"name": "next", "in": "query", "schema": {"type": "string"}, "description": "A page's `next`."},
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+    _query("next", {"type": "string"}, "A page's `next`."),
 ]
 
 
@@ -473,7 +484,7 @@ def _period_read(
             "security": KEY,
             "parameters": [
                 _path_param("dealer_id", "The dealer whose data is read (a dealer key reads only its own)."),
-                {"name": name, "in": "query", "schema": {"type": "string", "pattern": pattern}},
+                _query(name, {"type": "string", "pattern": pattern}, "Left out: the current one."),
             ],
             "responses": {
                 "200": _json(answer[0], _ref(answer[1])),
@@ -546,19 +557,9 @@ def _read_paths() -> dict[str, Any]:
                 "security": KEY,
                 "parameters": [
                     dealer,
-                    {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-                    {"name": "assignee", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                    {
-                        "name": "next",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "A page's `next`.",
-                    },
+                    _query("status", {"enum": list(STATUSES)}),
+                    _query("assignee", {"type": "string"}),
+                    *PAGING,
                 ],
                 "responses": {
                     "200": _json("One page.", _ref("TaskPage")),
@@ -620,7 +621,7 @@ def _read_paths() -> dict[str, Any]:
                 "security": KEY,
                 "parameters": [
                     dealer,
-                    {"name": "status", "in": "query", "schema": {"enum": ["current", "overdue", "settled"]}},
+                    _query("status", {"enum": ["current", "overdue", "settled"]}),
                     *PAGING,
                 ],
                 "responses": {
@@ -641,7 +642,7 @@ def _read_paths() -> dict[str, Any]:
                     {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}},
                 ],
                 "responses": {
-                    "200": _json("The profile.", _ref("Customer")),
+                    "200": _json("The profile.", _ref("CustomerProfile")),
                     "401": UNAUTHORIZED,
                     "404": NOT_YOURS,
                 },
@@ -752,7 +753,20 @@ def document() -> dict[str, Any]:
         "paths": {"/webhooks/{partner_id}": _webhook(), **_gateway_paths(), **_read_paths()},
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "A partner's API key."}
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A partner's API key (`Authorization: Bearer <key>`); a missing or "
+                    "unknown one answers 401.",
+                },
+                "standardWebhooks": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "webhook-signature",
+                    "description": "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of "
+                    "{webhook-id}.{webhook-timestamp}.{raw body}>` with the base64-decoded `whsec_` "
+                    "secret; any current secret's signature passes. Missing, bad or stale: 401.",
+                },
             },
             "schemas": {**SCHEMAS, **_events()},
         },

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib.observability import logger
+from chalicelib.observability import error_summary, logger
 from chalicelib.settings import WORK_MAX_RECEIVES, get_settings, resource_names
 
 workers = Blueprint(__name__)
@@ -56,7 +56,9 @@ def _stream_record(record: Any, lambda_context: Any = None, *, work_of: Mapping[
     try:
         work.handle(ref, lambda_context)
     except Exception as exc:
-        logger.warning("work failed; queued for retry", extra={"kind": ref["kind"], "error": repr(exc)[:300]})
+        logger.warning(
+            "work failed; queued for retry", extra={"kind": ref["kind"], "error": error_summary(exc)}
+        )
         work.note_failure(ref, exc)
         work.enqueue([ref], delay_seconds=work.RETRY_DELAY_SECONDS)
 

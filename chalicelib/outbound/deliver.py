@@ -2,13 +2,15 @@
 
 Powertools idempotency guards the publish: two concurrent deliveries of the same message (a
 stream record and a sweeper re-drive, or an SQS redelivery) publish it once. A crash between
-publish and bookkeeping can still repeat it: delivery is at-least-once, never lost.
+publish and bookkeeping can still repeat it: delivery is at-least-once, never lost. A throttled
+write after the publish is not a crash: the bookkeeping is retried (`_after_publish`) rather than
+handed back to Powertools, which would forget the publish and let the retry send it again.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +21,9 @@ from chalicelib.store import cases, outbox, records, reminders, write_all
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 PAUSE_RECHECK = timedelta(hours=1)  # a paused overdue SMS is looked at again this often
+BOOKKEEPING_TRIES = 5  # after a publish, its record is written again on failure, after a backoff
+BOOKKEEPING_BACKOFF_S = 0.05  # doubled on each try: 50 ms, 100 ms, 200 ms, 400 ms
+IN_PROGRESS_MS = 60_000  # without a Lambda context, a delivery not done by then is presumed dead
 _guarded: Callable[..., Any] | None = None
 _config: Any = None
 
@@ -103,10 +108,24 @@ def _deliver(outbox_id: str) -> dict[str, str]:
             _sms_outcome(item, "suppressed", reason, now)
             return {"outbox_id": outbox_id, "status": "suppressed", "reason": reason}
     message_id = publish(item)
-    outbox.mark_delivered(outbox_id, now)
-    if item.channel == "sms":
-        _sms_outcome(item, "sent", None, now)
+    _after_publish(item, now)
     return {"outbox_id": outbox_id, "status": "delivered", "message_id": message_id}
+
+
+def _after_publish(item: outbox.OutboxItem, now: Any) -> None:
+    """Record a message that went out, retrying a failed write (a throttle): raising here would
+    make Powertools forget the publish, and the retry would send the message a second time. Every
+    write is idempotent, so writing again is harmless."""
+    for attempt in range(BOOKKEEPING_TRIES):
+        try:
+            outbox.mark_delivered(item.outbox_id, now)
+            if item.channel == "sms":
+                _sms_outcome(item, "sent", None, now)
+            return
+        except Exception:
+            if attempt == BOOKKEEPING_TRIES - 1:
+                raise  # at-least-once: the retry may send it again
+            time.sleep(BOOKKEEPING_BACKOFF_S * 2**attempt)
 
 
 def _build_guard() -> Callable[..., Any]:
@@ -116,10 +135,6 @@ def _build_guard() -> Callable[..., Any]:
         idempotent_function,
     )
 
-    # Outside Lambda (a sweep, `clm`) there is no remaining time to tell Powertools about.
-    warnings.filterwarnings(
-        "ignore", message="Couldn't determine the remaining time left", category=UserWarning
-    )
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().table_name,
         key_attr="pk",
@@ -202,11 +217,28 @@ def deliver(outbox_id: str, lambda_context: Any = None) -> dict[str, str]:
     global _guarded
     if _guarded is None:
         _guarded = _build_guard()
-    if lambda_context is not None:
-        # Lets Powertools expire an in-progress record when this invocation times out.
-        _config.register_lambda_context(lambda_context)
-    result: dict[str, str] = _guarded(ref={"outbox_id": outbox_id})
+    # Lets Powertools expire an in-progress record when this invocation times out (one left behind
+    # by a failed delete would otherwise block the message for the idempotency TTL). Registered on
+    # every call: a context kept from an earlier invocation would tell a stale remaining time.
+    _config.register_lambda_context(lambda_context or _NoLambdaContext())
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    try:
+        result: dict[str, str] = _guarded(ref={"outbox_id": outbox_id})
+    except IdempotencyAlreadyInProgressError:
+        # Published and recorded, but Powertools' own success write failed: done, not in progress.
+        item = outbox.get(outbox_id)
+        if item is None or item.status not in ("delivered", "suppressed"):
+            raise
+        return {"outbox_id": outbox_id, "status": f"already_{item.status}"}
     return result
+
+
+class _NoLambdaContext:
+    """A sweep or `clm` call: an in-progress delivery expires after `IN_PROGRESS_MS`."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return IN_PROGRESS_MS
 
 
 @runtime.keeps_state

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib import clock, errors
 from chalicelib.inbound import partners, signatures
-from chalicelib.observability import logger
+from chalicelib.observability import error_summary, logger
 from chalicelib.store import accept as inbox
 
 MAX_BODY_BYTES = 256 * 1024
@@ -147,4 +147,4 @@ def _release(reservation: Any) -> None:
     try:
         reservation.release()
     except Exception as exc:
-        logger.warning("could not release a reading's reservation", extra={"error": repr(exc)[:300]})
+        logger.warning("could not release a reading's reservation", extra={"error": error_summary(exc)})

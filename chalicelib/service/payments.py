@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.inbound.gateways import Payment
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, error_summary, logger
 from chalicelib.outbound import ops
 from chalicelib.service import overdue
 from chalicelib.store import loans, outbox, payments, records, write_all
@@ -149,7 +149,7 @@ def redrive(real_now: datetime, settle_for: timedelta = REDRIVE_AFTER) -> tuple[
                 extra={
                     "gateway": record.gateway,
                     "transaction_id": record.transaction_id,
-                    "error": repr(exc)[:300],
+                    "error": error_summary(exc),
                 },
             )
     return redriven, stuck

@@ -21,7 +21,7 @@ from chalicelib import clock
 from chalicelib.domain.masking import mask_phones_in
 from chalicelib.domain.ownership import FOREIGN_VEHICLE, UNKNOWN_VEHICLE
 from chalicelib.events import EventSpec
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, error_summary, logger
 from chalicelib.service.handlers import HANDLERS, Context, Effects, deliveries
 from chalicelib.service.ownership import Target, Wait, resolve
 from chalicelib.store import IncompleteWrite, inbox, records, write_all
@@ -116,7 +116,7 @@ def release_waiting(dealer_id: str, vin: str) -> None:
         except Exception as exc:
             logger.warning(
                 "released event failed; queued for retry",
-                extra={"webhook_id": webhook_id, "error": repr(exc)[:300]},
+                extra={"webhook_id": webhook_id, "error": error_summary(exc)},
             )
             work.note_failure(work.inbox_ref(partner_id, webhook_id), exc)
             work.enqueue([work.inbox_ref(partner_id, webhook_id)], delay_seconds=work.RETRY_DELAY_SECONDS)

@@ -374,6 +374,7 @@ def fire(
         )
     write_all([*batch, *follow_up, *timeline_entries(reminder, status, at, extra)])
     reminders.settle(reminder, status, now, reason=reason, fired_by=fired_by, send_at=send_at)
+    count("RemindersFired", status=status)  # sent, deferred or suppressed (the dashboard)
     if vehicle is not None:
         cycle = reminder.kind in SERVICE_KINDS
         if not records.mark_reminded(vehicle, reminder.reminder_id, now, cycle=cycle):

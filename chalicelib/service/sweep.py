@@ -53,6 +53,7 @@ def mark_overdue(now: datetime, report: SweepReport) -> None:
     for task in tasks.due(now):
         if tasks.claim_overdue(task.dealer_id, task.task_id, now):
             report.tasks_overdue += 1
+            count("SlaBreaches")  # service only: the SLA alarm watches this series
     for task in tasks.breached_unannounced():
         for message in staff.breach_messages(task):
             outbox.put(message, now)

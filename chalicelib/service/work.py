@@ -82,19 +82,18 @@ def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
 def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: bool = False) -> None:
     """Count a failed attempt (it is handed to the retry queue now); `last_attempt` when the queue
     sends it to the DLQ next."""
+    from chalicelib.observability import error_summary
+
+    why = error_summary(error)
     if ref.get("kind") == "outbox":
         from chalicelib import clock
         from chalicelib.store import outbox
 
-        outbox.handed_off(ref["outbox_id"], clock.system_now())
+        outbox.handed_off(ref["outbox_id"], clock.system_now(), error=why)
     if ref.get("kind") == "inbox":
         from chalicelib.store.inbox import InboxRef, note_failure
 
-        note_failure(
-            InboxRef(ref["partner_id"], ref["webhook_id"]),
-            f"{type(error).__name__}: {error}",
-            last_attempt=last_attempt,
-        )
+        note_failure(InboxRef(ref["partner_id"], ref["webhook_id"]), why, last_attempt=last_attempt)
 
 
 def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0, why: str = "retry") -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import aws, clock
+from chalicelib import aws, clock, envelope
 from chalicelib.settings import get_settings
 
 PENDING_QUEUE = "PENDING#INBOX"
@@ -108,7 +108,7 @@ def record(ref: InboxRef, event_type: str, body: str, body_sha256: str, now: dat
         "partner_id": {"S": ref.partner_id},
         "webhook_id": {"S": ref.webhook_id},
         "event_type": {"S": event_type},
-        "body": {"S": body},
+        "body": {"S": envelope.seal(body)},  # as models.InboxItem.body (a SealedAttribute)
         "body_sha256": {"S": body_sha256},
         "received_at": {"S": stored_time(now)},
         "status": {"S": "pending"},

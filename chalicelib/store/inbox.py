@@ -19,6 +19,7 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
+from chalicelib.settings import get_settings
 from chalicelib.store import bind, conditional_update
 
 # The accept path's part of the inbox lives in `accept` (no PynamoDB there); callers find it here too.
@@ -62,12 +63,20 @@ def _update(ref: InboxRef, actions: list[Any], condition: Condition) -> InboxIte
     return item if conditional_update(item, actions, condition) else None
 
 
+def retention() -> timedelta:
+    """How long a final inbox item (its raw payload and its dedup record) is kept after its outcome:
+    `CLM_PAYLOAD_RETENTION_DAYS` (default 30), never less than the dedup window."""
+    return max(DEDUP_RETENTION, timedelta(days=get_settings().payload_retention_days))
+
+
 def _final(status: str, now: datetime) -> list[Any]:
-    """The outcome is decided: the item leaves every queue and its dedup record starts to expire."""
+    """The outcome is decided: the item leaves every queue and starts to expire (TTL).
+
+    An event not yet final never expires: what was accepted is never lost."""
     return [
         InboxItem.status.set(status),
         InboxItem.processed_at.set(now),
-        InboxItem.expires_at.set(now + DEDUP_RETENTION),
+        InboxItem.expires_at.set(now + retention()),
         InboxItem.waiting_for.remove(),
         InboxItem.gsi1pk.remove(),
         InboxItem.gsi1sk.remove(),
@@ -79,7 +88,7 @@ def applied_item(item: InboxItem, now: datetime) -> InboxItem:
     closed = InboxItem.from_raw_data(item.serialize())
     closed.status = "applied"
     closed.processed_at = now
-    closed.expires_at = now + DEDUP_RETENTION
+    closed.expires_at = now + retention()
     for name in ("reason", "ops_reason", "waiting_for", "gsi1pk", "gsi1sk"):
         setattr(closed, name, None)
     return closed
@@ -144,7 +153,7 @@ def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> No
     is `dead_lettered`: the sweep stops re-driving it and `clm dlq replay` brings it back."""
     item = _update(
         ref,
-        [InboxItem.attempts.add(1), InboxItem.last_error.set(error[:500])],
+        [InboxItem.attempts.add(1), InboxItem.last_error.set(error)],
         InboxItem.status == "pending",
     )
     if item is None:

@@ -76,8 +76,33 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib import envelope
+
 GSI1 = "gsi1"
 LSI1 = "lsi1"
+
+
+class SealedAttribute(UnicodeAttribute):
+    """Personal data (a name, a phone number, free text, a raw payload): encrypted at rest with
+    `chalicelib.envelope`, plaintext once read. Never a key or in a condition: each write differs."""
+
+    def serialize(self, value: Any) -> str:
+        return envelope.seal(value)
+
+    def deserialize(self, value: Any) -> str:
+        return envelope.open_sealed(value)
+
+
+class SealedJSONAttribute(JSONAttribute):
+    """A JSON document that may hold personal data in free text (a form, a timeline summary):
+    sealed as a whole, like `SealedAttribute`."""
+
+    def serialize(self, value: Any) -> Any:
+        plain = super().serialize(value)
+        return None if plain is None else envelope.seal(plain)
+
+    def deserialize(self, value: Any) -> Any:
+        return super().deserialize(envelope.open_sealed(value))
 
 
 class DueIndex(GlobalSecondaryIndex["Item"]):
@@ -146,7 +171,7 @@ class InboxItem(Item, discriminator="inbox"):
     webhook_id = UnicodeAttribute()
     event_type = UnicodeAttribute()
     body_sha256 = UnicodeAttribute()
-    body = UnicodeAttribute()
+    body = SealedAttribute()  # the raw payload, as signed
     received_at = UTCDateTimeAttribute()
     status = UnicodeAttribute()  # pending | applied | ignored | dead_lettered (the outcome, §3)
     reason = UnicodeAttribute(null=True)  # what the sender may see: awaiting_delivery, unknown_vehicle, ...
@@ -159,15 +184,15 @@ class InboxItem(Item, discriminator="inbox"):
 
 class Person(MapAttribute[str, Any]):
     id = UnicodeAttribute()
-    name = UnicodeAttribute(null=True)
-    phone = UnicodeAttribute(null=True)
+    name = SealedAttribute(null=True)
+    phone = SealedAttribute(null=True)
 
 
 class CustomerItem(Item, discriminator="customer"):
     customer_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute()
-    name = UnicodeAttribute(null=True)  # null for a customer first mentioned by a complaint or lead
-    phone = UnicodeAttribute(null=True)
+    name = SealedAttribute(null=True)  # null for a customer first mentioned by a complaint or lead
+    phone = SealedAttribute(null=True)
     locale = UnicodeAttribute(default="zh-CN")
     preferred_channel = UnicodeAttribute(default="sms")
     birthday = UnicodeAttribute(null=True)
@@ -225,9 +250,9 @@ class VehicleItem(Item, discriminator="vehicle"):
     loan_id = UnicodeAttribute(null=True)
     odometer_km = NumberAttribute(null=True)
     odometer_read_at = UTCDateTimeAttribute(null=True)
-    handover = JSONAttribute(null=True)
-    handover_confirmation = JSONAttribute(null=True)
-    delivery_feedback = JSONAttribute(null=True)
+    handover = SealedJSONAttribute(null=True)  # the form as filed: the customer's name, their needs
+    handover_confirmation = SealedJSONAttribute(null=True)
+    delivery_feedback = SealedJSONAttribute(null=True)
     last_service = JSONAttribute(null=True)
     insurance = JSONAttribute(null=True)
     next_service = JSONAttribute(null=True)  # the current service cycle: due date and km, its reminder
@@ -257,7 +282,7 @@ class TimelineItem(Item, discriminator="timeline"):
     partner_id = UnicodeAttribute()
     webhook_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute(null=True)
-    summary = JSONAttribute()
+    summary = SealedJSONAttribute()  # the event without names and phones, but with its free text
     reading = JSONAttribute(null=True)  # {km, read_at, source}: readings and services
     service = JSONAttribute(null=True)  # {repair_order_id, kind, odometer_km, completed_at, items}
 
@@ -291,7 +316,7 @@ class ComplaintItem(Item, discriminator="complaint"):
     vin = UnicodeAttribute(null=True)  # as given by the sender
     linked_vin = UnicodeAttribute(null=True)  # set only when it is the sender's own current vehicle
     channel = UnicodeAttribute(null=True)
-    text = UnicodeAttribute(null=True)
+    text = SealedAttribute(null=True)  # what the customer said: may hold names and numbers
     opened_at = UTCDateTimeAttribute(null=True)
     severity = UnicodeAttribute(null=True)  # red | amber | normal
     matched = JSONAttribute(null=True)  # the rules that fired
@@ -341,7 +366,7 @@ class FeedbackItem(Item, discriminator="feedback"):
     feedback_id = UnicodeAttribute()
     dealer_id = UnicodeAttribute()
     category = UnicodeAttribute(null=True)
-    text = UnicodeAttribute(null=True)
+    text = SealedAttribute(null=True)
     opened_at = UTCDateTimeAttribute(null=True)
     first_reply_at = UTCDateTimeAttribute(null=True)
     solution_at = UTCDateTimeAttribute(null=True)
@@ -499,8 +524,8 @@ class ReminderItem(Item, discriminator="reminder"):
 class OutboxItem(Item, discriminator="outbox"):
     outbox_id = UnicodeAttribute()
     channel = UnicodeAttribute()  # topic | sms
-    target = UnicodeAttribute()  # topic key (staff_tasks, ops, red_alerts) or E.164 number
-    message = UnicodeAttribute()  # JSON body or SMS text
+    target = SealedAttribute()  # topic key (staff_tasks, ops, red_alerts) or E.164 number
+    message = SealedAttribute()  # JSON body or SMS text
     attributes = JSONAttribute(default=dict)  # SNS message attributes {name: str | list[str]}
     status = UnicodeAttribute()  # pending | delivered; SMS: queued | delivered | suppressed
     send_after = UTCDateTimeAttribute(null=True)  # SMS: not before (quiet hours)
@@ -508,6 +533,7 @@ class OutboxItem(Item, discriminator="outbox"):
     delivered_at = UTCDateTimeAttribute(null=True)
     source = UnicodeAttribute(null=True)  # what caused it (event or sweep), for tracing
     handoffs = NumberAttribute(default=0)  # times handed to the retry queue (failed or found lost)
+    last_error = UnicodeAttribute(null=True)  # why its latest delivery failed (phones masked)
 
 
 ALL_MODELS: tuple[type[Item], ...] = (

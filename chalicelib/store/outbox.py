@@ -147,15 +147,18 @@ MAX_HANDOFFS = 10  # then a message that keeps getting lost waits in FAILED#OUTB
 FAILED_QUEUE = "FAILED#OUTBOX"
 
 
-def handed_off(outbox_id: str, now: datetime) -> bool:
-    """The message was handed to the retry queue (it failed, or the sweep found it lost): the sweep
-    leaves it alone for a visibility timeout. False once it has been handed off too often."""
+def handed_off(outbox_id: str, now: datetime, error: str | None = None) -> bool:
+    """The message was handed to the retry queue (it failed, with `error`, or the sweep found it
+    lost): the sweep leaves it alone for a visibility timeout. False once handed off too often."""
     bind()
     pk, sk = _key(outbox_id)
     item = OutboxItem(pk, sk)
+    actions = [OutboxItem.handoffs.add(1), OutboxItem.gsi1sk.set(f"{clock.iso(now)}#{outbox_id}")]
+    if error is not None:
+        actions.append(OutboxItem.last_error.set(error))
     moved = conditional_update(
         item,
-        [OutboxItem.handoffs.add(1), OutboxItem.gsi1sk.set(f"{clock.iso(now)}#{outbox_id}")],
+        actions,
         (OutboxItem.status == "pending") & (OutboxItem.gsi1pk == PENDING_QUEUE),
     )
     if moved and item.handoffs > MAX_HANDOFFS:

@@ -350,6 +350,10 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
     from chalicelib.observability import cut
 
     class Handler(ChaliceRequestHandler):
+        # Headers and body leave in two writes: with Nagle's algorithm the body waits for the
+        # client's delayed ACK (about 40 ms per keep-alive request).
+        disable_nagle_algorithm = True
+
         def _send_error_response(self, error: Any) -> None:
             if isinstance(error, ForbiddenError):  # no route matched: this app defines no authorizers
                 answer = json.dumps(body(NotFound("route"))).encode()
@@ -359,6 +363,13 @@ def local_api_server(app: Any, config: Any, host: str, port: int) -> Any:
 
         def log_message(self, format: str, *args: Any) -> None:
             super().log_message(format, *(cut(a) if isinstance(a, str) else a for a in args))
+
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, QUERY …) is routed like the rest: 405 on a known path, else
+            # 404. The standard library's 501 would be a 5xx, which tells a sender to retry.
+            if name.startswith("do_"):
+                return self._generic_handle
+            raise AttributeError(name)
 
     class Server(ThreadedHTTPServer):
         request_queue_size = 128
@@ -511,10 +522,17 @@ class LocalStack:
 
 
 def running_stack(state_dir: Path = STATE_DIR) -> dict[str, str] | None:
-    """Where the local stack announced in `state_dir` answers, if its process still runs."""
+    """Where the local stack announced in `state_dir` answers, if its process still runs and its API
+    takes connections: a stack that was killed leaves its file, and the system may have given its pid
+    to another process since."""
+    import socket
+    import urllib.parse
+
     try:
         where = json.loads((state_dir / STACK_FILE).read_text())
         os.kill(int(where["pid"]), 0)
+        api = urllib.parse.urlsplit(str(where["api_url"]))
+        socket.create_connection((api.hostname or "127.0.0.1", api.port or 80), timeout=5).close()
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return {key: str(value) for key, value in where.items()}

@@ -105,8 +105,11 @@ def reminder_entry(item: dict[str, Any]) -> dict[str, Any] | None:
     if (item.get("et") or {}).get("S") != "timeline" or event_type not in SILENT_OUTCOMES:
         return None
     try:
-        summary = json.loads((item.get("summary") or {}).get("S", "{}"))
-    except ValueError:
+        from chalicelib import envelope
+
+        # Sealed at rest (`SealedJSONAttribute`); its data key is this process's own, in memory.
+        summary = json.loads(envelope.open_sealed((item.get("summary") or {}).get("S", "{}")))
+    except (ValueError, KeyError):
         summary = {}
     owner = (item.get("pk") or {}).get("S", "")
     status = event_type.removeprefix("reminder.")

@@ -7,6 +7,7 @@ way by using VINs and partners of their own. Its automatic sweep is switched off
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -28,6 +29,11 @@ from tests.support import signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+# How long the suite waits for what must happen: generous, since polling returns as soon as it has.
+# A busy 2-core machine (a CPU hog, another suite) makes seconds of what takes milliseconds alone.
+PATIENCE = 60.0
+STARTUP = 180.0  # `clm local` until `CLM ready` (imports, moto, provisioning), on a cold, busy machine
+LAUNCH_TRIES = 3  # a free port can be taken between choosing it and the stack binding it
 
 
 def free_port() -> int:
@@ -107,7 +113,7 @@ class RunningStack:
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Answer:
         """One request over a fresh connection; the answer's header lines exactly as sent."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)
+        connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=PATIENCE)
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
@@ -140,7 +146,7 @@ class RunningStack:
         added: dict[str, str] = json.loads(self.cli("partner", "add", partner_id, "--kind", kind).stdout)
         return added
 
-    def wait_for(self, probe: Any, timeout: float = 2.0, what: str = "the stack") -> Any:
+    def wait_for(self, probe: Any, timeout: float = PATIENCE, what: str = "the stack") -> Any:
         """Poll `probe()` until it returns something truthy, within `timeout` seconds of now."""
         deadline = time.monotonic() + timeout
         while True:
@@ -167,9 +173,44 @@ class RunningStack:
         return result
 
 
+def port_free(port: int) -> bool:
+    """As `clm local` checks it (SO_REUSEADDR: a port in TIME_WAIT is free)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PortTaken(Exception):
+    """The stack could not bind a port chosen for it."""
+
+
 def launch(workdir: Path, *args: str, ports: tuple[int, int] | None = None) -> RunningStack:
-    """`clm local` in `workdir` on free ports (or the given ones), once it printed `CLM ready`."""
-    aws_port, api_port = ports or (free_port(), free_port())
+    """`clm local` in `workdir` on free ports (or the given ones), once it printed `CLM ready`.
+
+    Free ports are chosen before the stack binds them, so another process may take one meanwhile:
+    a start that fails on a taken port is tried again on new ones. Given ports (a restart) are
+    waited for until free: the embedded AWS of a stack killed just before may still hold its own."""
+    if ports is not None:
+        deadline = time.monotonic() + PATIENCE
+        while not all(port_free(port) for port in ports):
+            assert time.monotonic() < deadline, f"ports {ports} still taken after {PATIENCE} s"
+            time.sleep(0.1)
+        return _launch_once(workdir, args, ports)
+    for attempt in range(LAUNCH_TRIES):
+        try:
+            return _launch_once(workdir, args, (free_port(), free_port()))
+        except PortTaken:
+            if attempt == LAUNCH_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _launch_once(workdir: Path, args: tuple[str, ...], ports: tuple[int, int]) -> RunningStack:
+    aws_port, api_port = ports
     env = {
         **os.environ,
         "CLM_AWS_PORT": str(aws_port),
@@ -181,6 +222,9 @@ def launch(workdir: Path, *args: str, ports: tuple[int, int] | None = None) -> R
     for name in (
         "AWS_ENDPOINT_URL",
         "CLM_STAGE",
+        "CLM_CREDENTIALS",  # the stack keeps its state in `workdir/.clm`, where the tests look
+        "CLM_AWS_ENDPOINT",
+        "CLM_API_URL",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
@@ -196,29 +240,44 @@ def launch(workdir: Path, *args: str, ports: tuple[int, int] | None = None) -> R
         start_new_session=True,  # its own process group: a crash test can kill the stack and its AWS
     )
     running = RunningStack(process, api_port, aws_port, workdir, env)
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        running.output.append(line)
-        if "CLM ready" in line:
-            break
-        assert time.monotonic() < deadline, "no 'CLM ready' within 60 s"
-    else:
-        pytest.fail("the stack exited before it was ready:\n" + "".join(running.output))
-    # Keep reading its output (logs, EMF metrics) so a full pipe never blocks it.
-    reader = threading.Thread(target=lambda: running.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    running.reader = reader
+    ready = threading.Event()
+
+    def read() -> None:  # all along (logs, EMF metrics), so a full pipe never blocks the stack
+        assert process.stdout is not None
+        for line in process.stdout:
+            running.output.append(line)
+            if "CLM ready" in line:
+                ready.set()
+
+    running.reader = threading.Thread(target=read, daemon=True)
+    running.reader.start()
+    deadline = time.monotonic() + STARTUP
+    while not ready.wait(0.1):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _kill(running)  # never leave a half-started stack (and its embedded AWS) holding ports
+            out = "".join(running.output)
+            if "in use" in out or "did not start on port" in out or "Address already in use" in out:
+                raise PortTaken(out[-2000:])
+            pytest.fail(f"the stack was not ready within {STARTUP} s:\n{out[-5000:]}")
     return running
+
+
+def _kill(running: RunningStack) -> None:
+    """The stack's whole process group at once (the stack and its embedded AWS), and wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(running.process.pid, signal.SIGKILL)
+    running.process.wait(timeout=PATIENCE)
+    if running.reader is not None:
+        running.reader.join(timeout=5)
 
 
 def stop(running: RunningStack) -> None:
     """Ctrl-C, as a person stops `make run`; it must stop cleanly."""
     running.process.send_signal(signal.SIGINT)
     try:
-        running.process.wait(timeout=20)
+        running.process.wait(timeout=PATIENCE)
     except subprocess.TimeoutExpired:
-        running.process.kill()
+        _kill(running)
         raise
     if running.reader is not None:
         running.reader.join(timeout=5)
@@ -234,3 +293,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield running
     finally:
         stop(running)
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make package`'s output for STAGE=dev, built once per session: the directory holding
+    `sam.json` and `deployment.zip` (Chalice's zip after `clm.package`). `test_template.py` still
+    runs `chalice package` itself; it can read `packaged / "sam.json"` instead."""
+    from clm import package
+
+    out = tmp_path_factory.mktemp("packaged") / "dist"
+    package.build(out, stage="dev")
+    return out

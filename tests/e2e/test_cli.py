@@ -137,17 +137,20 @@ def test_every_failure_is_one_line_and_a_non_zero_exit(stack: RunningStack, tmp_
     assert "already runs here" in here
     elsewhere = tmp_path / "other"
     elsewhere.mkdir()
-    taken = one_line_failure(stack.bare_cli("local", cwd=elsewhere, CLM_API_PORT=str(stack.api_port)), 1)
+    # The default AWS port (4566) is checked first: another checkout's stack may hold it. A free one.
+    ports = {"CLM_AWS_PORT": str(free_port()), "CLM_API_PORT": str(stack.api_port)}
+    taken = one_line_failure(stack.bare_cli("local", cwd=elsewhere, **ports), 1)
     assert str(stack.api_port) in taken and "in use" in taken
     no_stack = one_line_failure(stack.bare_cli("watch", cwd=elsewhere), 1)
     assert "no local stack" in no_stack
 
 
 def start_watch(stack: RunningStack) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
-    """`clm watch --json` in a process of its own, finding the stack by itself (no port variables);
-    the list fills with each entry as it is printed."""
+    """`clm watch --all --json` in a process of its own, finding the stack by itself (no port
+    variables); the list fills with each entry as it is printed. `--all`: what is sent between its
+    "watching" line and its reaching the file's end is shown too (tests pick their own VINs)."""
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "clm.cli", "watch", "--json"],
+        [sys.executable, "-m", "clm.cli", "watch", "--all", "--json"],
         cwd=stack.workdir,
         env={k: v for k, v in stack.env.items() if k not in ("CLM_AWS_PORT", "CLM_API_PORT")},
         stdout=subprocess.PIPE,
@@ -171,7 +174,7 @@ def test_watch_prints_every_notification_as_it_is_sent(stack: RunningStack) -> N
         def told() -> list[dict[str, Any]]:
             return [e for e in seen if e["channel"] == "sns" and vin in e["message"]]
 
-        ours = stack.wait_for(lambda: len(told()) >= 3 and told(), timeout=5, what="three staff messages")
+        ours = stack.wait_for(lambda: len(told()) >= 3 and told(), what="three staff messages")
         time.sleep(0.5)
         assert len(told()) == 3  # staff are told once per task, and watch shows each message once
         for entry in ours:
@@ -211,18 +214,17 @@ def test_sweep_at_sends_the_reminders_due_then_and_watch_shows_them(stack: Runni
         def texts(vin: str) -> list[dict[str, Any]]:
             return [e for e in seen if e["channel"] == "sms" and vin[-6:] in e["message"]]
 
-        [sms] = stack.wait_for(lambda: texts(day), timeout=5, what="the first-service SMS")
+        [sms] = stack.wait_for(lambda: texts(day), what="the first-service SMS")
         assert sms["to"] == "+8613800138000" and sms["message"].startswith("【CLM】")
         deferred = stack.wait_for(
             lambda: [e for e in seen if e["channel"] == "reminder" and e["to"].endswith(night)],
-            timeout=5,
             what="the night-time reminder's deferral",
         )
         assert deferred[0]["attributes"]["reason"] == "quiet_hours"
         assert texts(night) == []  # 22:00 and 23:00 local: still night
         morning = remind_at + timedelta(days=1)  # 10:00 local next day: the night's SMS goes out
         assert stack.cli("sweep", "--at", morning.isoformat()).returncode == 0
-        stack.wait_for(lambda: texts(night), timeout=5, what="the deferred SMS at 08:00 or after")
+        stack.wait_for(lambda: texts(night), what="the deferred SMS at 08:00 or after")
         time.sleep(0.5)
         assert len(texts(day)) == 1 and len(texts(night)) == 1  # never twice
         shown = json.loads(stack.cli("vehicle", night).stdout)
@@ -403,12 +405,12 @@ def test_sweep_at_brings_repayment_and_overdue_work_to_customer_dealer_and_colle
             ]
 
         assert stack.cli("sweep", "--at", local(due - timedelta(days=3))).returncode == 0
-        [repayment] = stack.wait_for(lambda: texts(), timeout=5, what="the repayment SMS")
+        [repayment] = stack.wait_for(lambda: texts(), what="the repayment SMS")
         assert "第1期" in repayment and due.isoformat() in repayment and "将于" in repayment
         assert tasks() == []
 
         assert stack.cli("sweep", "--at", local(due + timedelta(days=1))).returncode == 0
-        stack.wait_for(lambda: len(texts()) == 2, timeout=5, what="the overdue SMS")
+        stack.wait_for(lambda: len(texts()) == 2, what="the overdue SMS")
         assert "已于" in texts()[1] and "3500.00" in texts()[1]
         [follow_up] = tasks()
         assert (follow_up["kind"], follow_up["assignee_role"], follow_up["status"]) == (
@@ -422,7 +424,6 @@ def test_sweep_at_brings_repayment_and_overdue_work_to_customer_dealer_and_colle
                 for e in seen
                 if e["channel"] == "sns" and "loan.overdue" in e["message"] and vin in e["message"]
             ],
-            timeout=5,
             what="the staff-tasks warning",
         )
         assert len(warnings) == 1 and warnings[0]["dealer_id"] == "dealer-demo"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import example
-from tests.e2e.conftest import RunningStack, launch, new_vin, stop
+from tests.e2e.conftest import PATIENCE, RunningStack, launch, new_vin, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +25,23 @@ def delivery(vin: str) -> dict[str, Any]:
 
 def applied(stack: RunningStack, webhook_id: str) -> dict[str, Any]:
     return stack.settled_outcome("dealer-demo", webhook_id, stack.credentials["dealer-demo"]["api_key"])
+
+
+def saved(stack: RunningStack, previous: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Wait until the embedded AWS has written its state anew (each save replaces the file), and
+    return that save's mark; with no `previous`, the mark of the file as it is."""
+    state = stack.workdir / ".clm" / "aws-state.pickle"
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        try:
+            found = state.stat()
+            mark = (found.st_ino, found.st_mtime_ns)
+        except FileNotFoundError:
+            mark = (0, 0)
+        if previous is None or mark != previous:
+            return mark
+        assert time.monotonic() < deadline, f"the embedded AWS saved nothing within {PATIENCE} s"
+        time.sleep(0.1)
 
 
 def vehicle(stack: RunningStack, vin: str) -> int:
@@ -71,7 +88,12 @@ def test_events_tasks_partners_and_queued_work_survive_a_restart_and_a_crash(tmp
         later = new_vin("LKEPT")
         assert second.post_event("dealer-demo", delivery(later), webhook_id="msg_kept_2").status == 202
         assert applied(second, "msg_kept_2")["outcome"] == "applied"
-        time.sleep(3)  # longer than the embedded AWS waits between saves
+        # A save that ends after this point may have begun before it; one begun after that save ended
+        # holds everything up to here. Saves follow writes: a write before each makes sure it comes.
+        mark = saved(second)
+        for _ in range(2):
+            assert second.post_event("dealer-demo", delivery(new_vin("LKEPT"))).status == 202
+            mark = saved(second, mark)
         os.killpg(second.process.pid, signal.SIGKILL)  # a crash: the stack and its embedded AWS at once
         second.process.wait(timeout=10)
     finally:

@@ -90,10 +90,11 @@ def test_new_tasks_are_announced_on_staff_tasks_once(harness: Harness) -> None:
     from chalicelib.service import work
 
     harness.drain()
+    from chalicelib import clock
     from chalicelib.outbound.deliver import deliver as deliver_one
     from chalicelib.store import outbox
 
-    pending = outbox.stale(datetime.now().astimezone() + timedelta(days=1))
+    pending = outbox.stale(clock.system_now() + timedelta(days=1))  # the pinned clock, not the machine's
     assert pending == []
     for message in messages:
         deliver_one(f"task-created#dealer-a#{message['body']['task']['task_id']}")
@@ -235,9 +236,10 @@ def test_every_event_type_is_accepted_and_kept(harness: Harness) -> None:
         response = harness.post(partner, event)
         assert response.status_code == 202, (event_type, response.body)
     harness.drain()
+    from chalicelib import clock
     from chalicelib.store import inbox
 
-    assert inbox.stale(datetime.now().astimezone() + timedelta(days=30)) == []
+    assert inbox.stale(clock.system_now() + timedelta(days=30)) == []
     timeline = body_of(harness.get(f"/dealers/dealer-a/vehicles/{VIN}"))["timeline"]
     kept = {e["type"] for e in timeline}
     with_vin = {t for t in ALL_EVENT_TYPES if "vin" in example(t)["data"]}

@@ -51,6 +51,52 @@ def test_every_route_of_the_app_and_nothing_else_is_described(document: dict[str
         assert names == {part[1:-1] for part in path.split("/") if part.startswith("{")}, path
 
 
+OPEN = {"openapi", "health"}
+"""Operations that need no credential at all."""
+GATEWAYS = {"wechatpayNotification": "401", "alipayNotification": "400"}
+"""Verified by the gateway's own signature in the request (DESIGN.md §5), each with its refusal."""
+
+
+def test_every_operation_says_how_it_is_authenticated_and_how_it_refuses(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["standardWebhooks"] == {
+        **schemes["standardWebhooks"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-signature",
+    }
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            name = operation["operationId"]
+            security = operation.get("security")
+            if name in OPEN:
+                assert security is None and not any(c in operation["responses"] for c in ("401", "403"))
+            elif name in GATEWAYS:
+                assert GATEWAYS[name] in operation["responses"], name
+            else:
+                assert security, (method, path)
+                assert {s for requirement in security for s in requirement} <= set(schemes), name
+                assert "401" in operation["responses"], name
+    webhook = document["paths"]["/webhooks/{partner_id}"]["post"]
+    assert webhook["security"] == [{"standardWebhooks": []}]
+    headers = {p["name"] for p in webhook["parameters"] if p["in"] == "header" and p["required"]}
+    assert headers == {"webhook-id", "webhook-timestamp"}  # with the signature: the three of §3
+    reads = [
+        op for path, item in document["paths"].items() for op in item.values() if path.startswith("/dealers")
+    ]
+    assert reads and all(op["security"] == [{"apiKey": []}] for op in reads)
+
+
+def test_no_event_model_shadows_a_schema_of_the_read_api(document: dict[str, Any]) -> None:
+    """Event models' nested schemas share `components.schemas` with the read API's answers: a
+    pydantic model named like one (the event's `Customer`) once replaced the profile's schema."""
+    from chalicelib.api.openapi import SCHEMAS
+
+    for name, schema in SCHEMAS.items():
+        assert document["components"]["schemas"][name] == schema, name
+
+
 def test_every_event_type_has_its_schema_from_its_model(document: dict[str, Any]) -> None:
     from chalicelib.events import EVENT_SPECS
 

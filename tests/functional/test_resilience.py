@@ -111,6 +111,11 @@ def test_failing_delivery_ends_in_the_dlq_and_replays(
     listed = json.loads(capsys.readouterr().out)
     assert listed["count"] == 3
     assert {m["body"]["kind"] for m in listed["messages"]} == {"outbox"}
+    assert all("Publish" in m["why"] and "NotFound" in m["why"] for m in listed["messages"]), listed
+    assert main(["dlq", "list"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["message_id", "receives", "kind", "ref", "why"] and len(rows) == 3
+    assert all("NotFound" in row for row in rows)
     sns.create_topic(Name=settings.topics["staff_tasks"].rsplit(":", 1)[1])
     staff = subscribe("staff_tasks")
     assert main(["dlq", "replay"]) == 0
@@ -201,3 +206,32 @@ def test_workers_need_no_http_request_in_their_process(harness: Harness, monkeyp
     monkeypatch.delattr(harness.app, "lambda_context", raising=False)
     harness.drain()
     assert len(body_of(harness.get("/dealers/dealer-a/tasks"))["items"]) == 3
+
+
+def test_dlq_replay_by_id_replays_only_that_message_and_only_once(harness: Harness, capsys: Any) -> None:
+    from chalicelib import aws
+    from chalicelib.settings import get_settings
+    from clm.cli import main
+
+    sqs, urls = aws.client("sqs"), get_settings().queue_urls
+    for n in range(3):
+        sqs.send_message(
+            QueueUrl=urls["dlq"], MessageBody=json.dumps({"kind": "outbox", "outbox_id": f"o{n}"})
+        )
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["messages"]
+    assert [m["why"] for m in listed] == ["the message is no longer stored"] * 3
+    chosen = next(m for m in listed if m["body"]["outbox_id"] == "o1")["message_id"]
+    assert main(["dlq", "replay", chosen]) == 0
+    assert [m["body"]["outbox_id"] for m in json.loads(capsys.readouterr().out)["messages"]] == ["o1"]
+    work = sqs.receive_message(QueueUrl=urls["work"], MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["outbox_id"] for m in work] == ["o1"]
+    assert main(["dlq", "replay", chosen]) == 1  # not there any more: said, not replayed twice
+    assert "not in the dead-letter queue" in capsys.readouterr().err
+    assert main(["dlq", "replay", chosen, "--all"]) == 1
+    assert main(["dlq", "list", "--json"]) == 0
+    left = json.loads(capsys.readouterr().out)["messages"]
+    assert sorted(m["body"]["outbox_id"] for m in left) == ["o0", "o2"]
+    assert main(["dlq", "replay", "--all"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 2

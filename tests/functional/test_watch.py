@@ -47,27 +47,43 @@ def test_sms_and_topic_messages_are_recorded_and_followed(aws_stack: Any, tmp_pa
     assert "+8613800138000" in render(sms) and "首保" in render(sms)
 
 
-def test_follow_from_the_end_shows_only_what_comes_next(tmp_path: Path) -> None:
+def test_follow_from_the_end_shows_only_what_comes_next(tmp_path: Path, monkeypatch: Any) -> None:
+    import time
+
+    from clm.local import watch as watch_module
     from clm.local.watch import follow
 
     path = tmp_path / "notifications.jsonl"
     path.write_text('{"channel": "sms", "to": "+1", "message": "old"}\n')
     stop = threading.Event()
     seen: list[dict[str, Any]] = []
+    at_the_end = threading.Event()
+
+    class Waits:
+        """follow's first wait on an existing file comes when it read to the end and found nothing:
+        the line appended after that is the next one (a fixed sleep loses the race on a busy machine)."""
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            at_the_end.set()
+            time.sleep(seconds)
+
+    monkeypatch.setattr(watch_module, "time", Waits)
 
     def watch() -> None:
         for entry in follow(path, from_start=False, stop=stop):
             seen.append(entry)
             stop.set()
 
-    watcher = threading.Thread(target=watch)
+    watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    import time
-
-    time.sleep(0.3)
-    with path.open("a") as out:
-        out.write('{"channel": "sms", "to": "+1", "message": "new"}\n')
-    watcher.join(timeout=5)
+    try:
+        assert at_the_end.wait(60), "follow never reached the end of the file"
+        with path.open("a") as out:
+            out.write('{"channel": "sms", "to": "+1", "message": "new"}\n')
+        watcher.join(timeout=60)
+    finally:
+        stop.set()
     assert [e["message"] for e in seen] == ["new"]
 
 
