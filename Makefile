@@ -68,7 +68,3 @@ deploy: package
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
 
-# The unpacked zip serving a delivery with only the runtime beside it (left out of `make test`, see the test).
-.PHONY: package-check
-package-check: $(STAMP)
-	CLM_PACKAGE_RUNTIME_CHECK=1 $(BIN)/pytest -q tests/e2e/test_package_zip.py

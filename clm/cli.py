@@ -304,7 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with clock.pinned(at) as now:
         report = sweep(now)
     _emit(report.to_json())
-    return 0
+    return 1 if report.jobs_failed else 0  # the report says which jobs; running again resumes them
 
 
 def cmd_event_show(args: argparse.Namespace) -> int:

@@ -214,7 +214,9 @@ def runtime_site(dest: Path) -> Path:
         if spec is None or spec.origin is None:
             continue
         origin = Path(spec.origin)
-        target = origin.parent if spec.submodule_search_locations is not None else origin
+        # A package is its folder; a module its file, even one that sets `__path__` once imported
+        # (six does, for `six.moves`: its spec then claims submodule search locations).
+        target = origin.parent if origin.stem == "__init__" else origin
         link = dest / target.name
         if not link.exists():
             link.symlink_to(target)

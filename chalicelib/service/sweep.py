@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from chalicelib import clock
 from chalicelib.domain.reminders import Pacer
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, error_summary, logger
 from chalicelib.outbound import staff
 from chalicelib.service import reminders, work
 from chalicelib.store import inbox, outbox, records, tasks
@@ -44,21 +44,41 @@ class SweepReport:
     sms_waiting: int = 0  # due, but past this run's budget or the rate: the next run sends them
     kpi_weeks_judged: int = 0  # dealers whose last week the KPI job judged in this run
     improvement_cases: int = 0
+    tasks_failed: int = 0  # overdue tasks whose claim or announcement failed: the next run tries again
+    jobs_failed: dict[str, str] = field(default_factory=dict)  # job -> why it stopped; the others ran
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def mark_overdue(now: datetime, report: SweepReport) -> None:
+    """Claim each task past its deadline, then announce each breach not yet announced. One task's
+    failure (a throttled write) leaves it for the next run and does not hold up the others: a claim
+    is conditional and announcement happens once, so a retry never doubles either."""
     for task in tasks.due(now):
-        if tasks.claim_overdue(task.dealer_id, task.task_id, now):
+        try:
+            claimed = tasks.claim_overdue(task.dealer_id, task.task_id, now)
+        except Exception as exc:
+            _task_failed(report, "claim", task.task_id, exc)
+            continue
+        if claimed:
             report.tasks_overdue += 1
             count("SlaBreaches")  # service only: the SLA alarm watches this series
     for task in tasks.breached_unannounced():
-        for message in staff.breach_messages(task):
-            outbox.put(message, now)
-        tasks.announced(task.dealer_id, task.task_id)
+        try:
+            for message in staff.breach_messages(task):
+                outbox.put(message, now)
+            tasks.announced(task.dealer_id, task.task_id)
+        except Exception as exc:
+            _task_failed(report, "announce", task.task_id, exc)
+            continue
         report.breaches_announced += 1
+
+
+def _task_failed(report: SweepReport, step: str, task_id: str, error: BaseException) -> None:
+    report.tasks_failed += 1
+    why = {"step": step, "task_id": task_id, "error": error_summary(error)}
+    logger.warning("overdue task left for the next run", extra=why)
 
 
 def redrive(real_now: datetime, report: SweepReport) -> None:
@@ -136,7 +156,7 @@ def send_sms(
             try:
                 status = deliver(outbox_id)["status"]
             except Exception as exc:  # it stays queued: the next run tries it again
-                logger.warning("SMS not sent", extra={"outbox_id": outbox_id, "error": repr(exc)[:300]})
+                logger.warning("SMS not sent", extra={"outbox_id": outbox_id, "error": error_summary(exc)})
                 count("SmsFailed")
                 continue
             if status == "rate_limited":  # another sender used this second: the rest waits
@@ -171,21 +191,38 @@ ALL_JOBS: tuple[Job, ...] = ("reminders", "deadlines", "sms", "kpis", "housekeep
 
 def sweep(now: datetime, real_now: datetime | None = None, jobs: Iterable[Job] = ALL_JOBS) -> SweepReport:
     """Run the jobs: business ones as of `now` (pinned for their run, so every rule they reach
-    agrees on the instant), housekeeping as of `real_now` (default: the real clock)."""
+    agrees on the instant), housekeeping as of `real_now` (default: the real clock).
+
+    Each job runs even when one before it failed (a throttled call must not cost every other
+    job its run); the failures are in `jobs_failed`, and every job reads what is still due, so
+    the next run finishes what this one left."""
     housekeeping_at = real_now or clock.system_now()
     chosen = set(jobs)
     report = SweepReport(at=clock.iso(now))
+    business: list[tuple[str, Callable[[datetime, SweepReport], None]]] = [
+        ("reminders", remind),
+        ("deadlines", mark_overdue),
+        ("sms", send_sms),
+        ("kpis", judge_kpis),
+    ]
     with clock.pinned(now):
-        if "reminders" in chosen:
-            remind(now, report)
-        if "deadlines" in chosen:
-            mark_overdue(now, report)
-        if "sms" in chosen:
-            send_sms(now, report)
-        if "kpis" in chosen:
-            judge_kpis(now, report)
+        for name, job in business:
+            if name in chosen:
+                _run(name, job, now, report)
     if "housekeeping" in chosen:
-        redrive(housekeeping_at, report)
-        redrive_payments(housekeeping_at, report)
-        expire_waiting(housekeeping_at, report)
+        for name, job in (
+            ("redrive", redrive),
+            ("redrive_payments", redrive_payments),
+            ("expire_waiting", expire_waiting),
+        ):
+            _run(f"housekeeping.{name}", job, housekeeping_at, report)
     return report
+
+
+def _run(name: str, job: Callable[[datetime, SweepReport], None], at: datetime, report: SweepReport) -> None:
+    try:
+        job(at, report)
+    except Exception as exc:
+        report.jobs_failed[name] = why = error_summary(exc)
+        count("SweepJobsFailed")  # the job is in the log line; the alarm watches one series
+        logger.error("sweep job failed; the next run resumes it", extra={"job": name, "error": why})

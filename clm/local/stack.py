@@ -278,8 +278,11 @@ class Scheduler:
             "resources": [],
             "detail": {},
         }
-        for handler in self.handlers:
-            handler(event, _context("sweep"))
+        for handler in self.handlers:  # as on AWS, one schedule's failure does not skip the other's run
+            try:
+                handler(event, _context("sweep"))
+            except Exception:
+                log.exception("scheduled sweep failed; the next run resumes it")
         return False
 
 

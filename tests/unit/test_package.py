@@ -239,3 +239,15 @@ def test_a_template_with_two_runtimes_is_refused(tmp_path: Path) -> None:
     sam.write_text(json.dumps({"Resources": {"A": fn, "B": other}}))
     with pytest.raises(SystemExit, match="one Python runtime"):
         package.main([str(zipped(tmp_path / "deployment.zip")), str(sam)])
+
+
+def test_the_stand_in_runtime_links_modules_as_files_and_packages_as_folders(tmp_path: Path) -> None:
+    """six, once imported, sets `__path__` on its module (for `six.moves`), so its spec claims
+    submodule search locations: it must still be linked as `six.py`, not as its whole folder."""
+    import botocore
+    import six
+
+    site = package.runtime_site(tmp_path)
+    assert (site / "six.py").resolve() == Path(six.__file__).resolve()
+    assert (site / "botocore").resolve() == Path(botocore.__file__).parent.resolve()
+    assert not (site / "site-packages").exists()
