@@ -59,8 +59,7 @@ def _stream_record(record: Any, lambda_context: Any = None, *, work_of: Mapping[
         logger.warning(
             "work failed; queued for retry", extra={"kind": ref["kind"], "error": error_summary(exc)}
         )
-        work.note_failure(ref, exc)
-        work.enqueue([ref], delay_seconds=work.RETRY_DELAY_SECONDS)
+        work.retry_later(ref, exc)
 
 
 def _queue_record(record: Any, lambda_context: Any = None) -> None:
@@ -73,7 +72,8 @@ def _queue_record(record: Any, lambda_context: Any = None) -> None:
     except Exception as exc:
         # The queue moves a message to the DLQ after its last receive: the event's sender sees it.
         last = int(record.attributes.approximate_receive_count) >= WORK_MAX_RECEIVES
-        work.note_failure(ref, exc, last_attempt=last)
+        if work.note_failure(ref, exc, last_attempt=last):
+            return  # out of attempts, and now in the DLQ: this message is done with
         raise
 
 

@@ -118,8 +118,7 @@ def release_waiting(dealer_id: str, vin: str) -> None:
                 "released event failed; queued for retry",
                 extra={"webhook_id": webhook_id, "error": error_summary(exc)},
             )
-            work.note_failure(work.inbox_ref(partner_id, webhook_id), exc)
-            work.enqueue([work.inbox_ref(partner_id, webhook_id)], delay_seconds=work.RETRY_DELAY_SECONDS)
+            work.retry_later(work.inbox_ref(partner_id, webhook_id), exc)
 
 
 def _park(ref: InboxRef, spec: EventSpec, wait: Wait) -> None:

@@ -25,6 +25,7 @@ from chalicelib.outbound import staff
 from chalicelib.service import reminders, work
 from chalicelib.store import inbox, outbox, records, tasks
 
+LOST_TOO_OFTEN = "re-driven by the sweep too often without finishing (its worker died or timed out each time)"
 WAIT_LIMIT = timedelta(days=7)  # then an event about a VIN its sender never delivered is ignored
 
 
@@ -35,6 +36,7 @@ class SweepReport:
     breaches_announced: int = 0
     inbox_redriven: int = 0
     outbox_redriven: int = 0
+    dead_lettered: int = 0  # lost too often: now in the dead-letter queue, for `clm dlq`
     waiting_expired: int = 0
     payments_redriven: int = 0  # gateway transactions applied again after a failure
     payments_stuck: int = 0  # given up after every re-drive: raised to ops
@@ -94,12 +96,17 @@ def redrive(real_now: datetime, report: SweepReport) -> None:
     settings = get_settings()
     # Past the visibility timeout and a consumer's run: SQS would have redelivered it by now.
     before = real_now - timedelta(seconds=settings.work_visibility_seconds + settings.work_consumer_seconds)
-    lost_inbox = [r for r in inbox.stale(before) if inbox.redriven(r, real_now)]
-    lost_outbox = [i for i in outbox.stale(before) if outbox.handed_off(i, real_now)]
-    refs = [work.inbox_ref(r.partner_id, r.webhook_id) for r in lost_inbox]
-    work.enqueue(refs + [work.outbox_ref(i) for i in lost_outbox], why="redrive")
-    report.inbox_redriven = len(lost_inbox)
-    report.outbox_redriven = len(lost_outbox)
+    found: dict[str, list[work.WorkRef]] = {"redriven": [], "exhausted": [], "skipped": []}
+    for lost in inbox.stale(before):
+        found[inbox.redriven(lost, real_now)].append(work.inbox_ref(lost.partner_id, lost.webhook_id))
+    inbox_redriven = len(found["redriven"])
+    for outbox_id in outbox.stale(before):
+        found[outbox.handed_off(outbox_id, real_now)].append(work.outbox_ref(outbox_id))
+    work.enqueue(found["redriven"], why="redrive")
+    work.dead_letter(found["exhausted"], why=LOST_TOO_OFTEN)
+    report.inbox_redriven = inbox_redriven
+    report.outbox_redriven = len(found["redriven"]) - inbox_redriven
+    report.dead_lettered = len(found["exhausted"])
 
 
 def redrive_payments(real_now: datetime, report: SweepReport) -> None:

@@ -79,21 +79,60 @@ def handle(ref: Mapping[str, str], lambda_context: Any = None) -> str:
     raise ValueError(f"unknown work kind {ref.get('kind')!r}")
 
 
-def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: bool = False) -> None:
+def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: bool = False) -> bool:
     """Count a failed attempt (it is handed to the retry queue now); `last_attempt` when the queue
-    sends it to the DLQ next."""
+    sends it to the DLQ next. True when this failure used up the work's attempts and it is now in
+    the dead-letter queue: the caller must not retry it."""
     from chalicelib.observability import error_summary
 
     why = error_summary(error)
+    exhausted = False
     if ref.get("kind") == "outbox":
         from chalicelib import clock
         from chalicelib.store import outbox
 
-        outbox.handed_off(ref["outbox_id"], clock.system_now(), error=why)
+        exhausted = outbox.handed_off(ref["outbox_id"], clock.system_now(), error=why) == "exhausted"
     if ref.get("kind") == "inbox":
         from chalicelib.store.inbox import InboxRef, note_failure
 
-        note_failure(InboxRef(ref["partner_id"], ref["webhook_id"]), why, last_attempt=last_attempt)
+        exhausted = note_failure(
+            InboxRef(ref["partner_id"], ref["webhook_id"]), why, last_attempt=last_attempt
+        )
+    if not exhausted:
+        return False
+    if last_attempt:  # the queue moves this very message to the DLQ: only the bookkeeping is left
+        _given_up(ref, None)
+        return False
+    dead_letter([dict(ref)])
+    return True
+
+
+def retry_later(ref: WorkRef, error: BaseException) -> None:
+    """A unit that failed outside the work queue (the stream, a released event): counted, then
+    retried through the queue after `RETRY_DELAY_SECONDS`, or dead-lettered once out of attempts."""
+    if not note_failure(ref, error):
+        enqueue([ref], delay_seconds=RETRY_DELAY_SECONDS)
+
+
+def dead_letter(refs: Iterable[WorkRef], why: str | None = None) -> None:
+    """Give units up: into the dead-letter queue first (where `clm dlq` and the DLQ alarm see
+    them), then out of the re-drive queues. A failure in between leaves a unit pending: it comes
+    here again, and a replay of two copies applies it once. `why` stands in for a missing error."""
+    batch = list(refs)
+    _send(batch, "dlq")
+    for ref in batch:
+        _given_up(ref, why)
+
+
+def _given_up(ref: Mapping[str, str], why: str | None) -> None:
+    if ref.get("kind") == "inbox":
+        from chalicelib.store import inbox
+
+        inbox.dead_letter(inbox.InboxRef(ref["partner_id"], ref["webhook_id"]), why)
+    elif ref.get("kind") == "outbox":
+        from chalicelib.store import outbox
+
+        outbox.give_up(ref["outbox_id"], why)
 
 
 def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0, why: str = "retry") -> None:
@@ -101,14 +140,17 @@ def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0, why: str = "retry")
 
     Counted (`WorkQueued`, by `why`: retry or redrive): in a healthy burst nothing is queued.
     """
-    batch = list(refs)
+    _send(list(refs), "work", delay_seconds, why)
+
+
+def _send(batch: list[WorkRef], queue: str, delay_seconds: int = 0, why: str = "dead_letter") -> None:
     if not batch:
         return
     from chalicelib.observability import count
 
-    count("WorkQueued", len(batch), why=why)
+    count("WorkQueued" if queue == "work" else "WorkDeadLettered", len(batch), why=why)
     sqs = aws.client("sqs")
-    url = get_settings().queue_urls["work"]
+    url = get_settings().queue_urls[queue]
     for start in range(0, len(batch), 10):
         chunk = batch[start : start + 10]
         out = sqs.send_message_batch(
@@ -119,4 +161,4 @@ def enqueue(refs: Iterable[WorkRef], delay_seconds: int = 0, why: str = "retry")
             ],
         )
         if out.get("Failed"):
-            raise RuntimeError(f"{len(out['Failed'])} work message(s) were not queued")
+            raise RuntimeError(f"{len(out['Failed'])} message(s) were not queued on {queue}")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib import runtime
+
+# What handing a lost or failed unit of work to the retry queue came to: `exhausted` when it has
+# used up its attempts (the caller dead-letters it), `skipped` when it is no longer waiting.
+Redrive = Literal["redriven", "exhausted", "skipped"]
 
 _bound_to: tuple[str, str | None] | None = None
 

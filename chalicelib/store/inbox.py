@@ -20,7 +20,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import clock
 from chalicelib.settings import get_settings
-from chalicelib.store import bind, conditional_update
+from chalicelib.store import Redrive, bind, conditional_update
 
 # The accept path's part of the inbox lives in `accept` (no PynamoDB there); callers find it here too.
 from chalicelib.store.accept import PENDING_QUEUE as PENDING_QUEUE
@@ -139,49 +139,53 @@ def _handoff_key(ref: InboxRef, at: datetime) -> str:
     return f"{clock.iso(at)}#{ref.key[0]}"
 
 
-def _dead_letter(ref: InboxRef) -> None:
-    _update(
-        ref,
-        [InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set(FAILED_QUEUE)],
-        InboxItem.status == "pending",
-    )
+def dead_letter(ref: InboxRef, why: str | None = None) -> None:
+    """The event is given up (its reference is in the dead-letter queue): `dead_lettered` for its
+    sender, out of the re-drive queue, until `clm dlq replay` brings it back. `why` is kept as its
+    last error when no failure left one (a worker that died every time)."""
+    actions = [InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set(FAILED_QUEUE)]
+    if why is not None:
+        actions.append(InboxItem.last_error.set(InboxItem.last_error | why))
+    _update(ref, actions, InboxItem.status == "pending")
 
 
-def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> None:
+def note_failure(ref: InboxRef, error: str, *, last_attempt: bool = False) -> bool:
     """Count a failed attempt; it is handed to the retry queue now (the sweep leaves it alone for a
-    visibility timeout). After `MAX_REDRIVES`, or when the queue gives up (`last_attempt`), the event
-    is `dead_lettered`: the sweep stops re-driving it and `clm dlq replay` brings it back."""
+    visibility timeout). When the queue gives up (`last_attempt`: it moves the message to the DLQ
+    itself) the event is `dead_lettered` here. True when the event has used up `MAX_REDRIVES`
+    otherwise: the caller puts it in the DLQ and then calls `dead_letter` (so a failure between
+    the two leaves it pending, and the sweep finds it again)."""
     item = _update(
         ref,
         [InboxItem.attempts.add(1), InboxItem.last_error.set(error)],
         InboxItem.status == "pending",
     )
     if item is None:
-        return
-    if last_attempt or item.attempts >= MAX_REDRIVES:
-        _dead_letter(ref)
-    elif item.gsi1pk == PENDING_QUEUE:
+        return False
+    if last_attempt:
+        dead_letter(ref)
+        return False
+    if item.gsi1pk == PENDING_QUEUE:
         _update(
             ref,
             [InboxItem.gsi1sk.set(_handoff_key(ref, clock.system_now()))],
             InboxItem.gsi1pk == PENDING_QUEUE,
         )
+    return item.attempts >= MAX_REDRIVES
 
 
-def redriven(ref: InboxRef, now: datetime) -> bool:
+def redriven(ref: InboxRef, now: datetime) -> Redrive:
     """The sweep hands a lost event to the retry queue: once per visibility timeout, `MAX_REDRIVES`
-    times at most (a worker killed mid-way never noted its failures). False when it is given up."""
+    times at most (a worker killed mid-way never noted its failures). `exhausted` past that: the
+    caller dead-letters it; `skipped` when it is no longer pending in the re-drive queue."""
     item = _update(
         ref,
         [InboxItem.attempts.add(1), InboxItem.gsi1sk.set(_handoff_key(ref, now))],
         (InboxItem.status == "pending") & (InboxItem.gsi1pk == PENDING_QUEUE),
     )
     if item is None:
-        return False
-    if item.attempts > MAX_REDRIVES:
-        _dead_letter(ref)
-        return False
-    return True
+        return "skipped"
+    return "exhausted" if item.attempts > MAX_REDRIVES else "redriven"
 
 
 def requeue(ref: InboxRef) -> bool:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.store import bind, conditional_update, put_if_absent
+from chalicelib.store import Redrive, bind, conditional_update, put_if_absent
 from chalicelib.store.models import OutboxItem
 
 PENDING_QUEUE = "PENDING#OUTBOX"
@@ -143,13 +143,15 @@ def take_sms_slot(instant: datetime, rate: int) -> bool:
     return True
 
 
-MAX_HANDOFFS = 10  # then a message that keeps getting lost waits in FAILED#OUTBOX for ops
+MAX_HANDOFFS = 10  # then a message that keeps getting lost goes to the DLQ and waits in FAILED#OUTBOX
 FAILED_QUEUE = "FAILED#OUTBOX"
 
 
-def handed_off(outbox_id: str, now: datetime, error: str | None = None) -> bool:
+def handed_off(outbox_id: str, now: datetime, error: str | None = None) -> Redrive:
     """The message was handed to the retry queue (it failed, with `error`, or the sweep found it
-    lost): the sweep leaves it alone for a visibility timeout. False once handed off too often."""
+    lost): the sweep leaves it alone for a visibility timeout. `exhausted` once handed off more
+    than `MAX_HANDOFFS` times (the caller dead-letters it, then calls `give_up`); `skipped` when
+    it is no longer pending in the re-drive queue."""
     bind()
     pk, sk = _key(outbox_id)
     item = OutboxItem(pk, sk)
@@ -161,10 +163,20 @@ def handed_off(outbox_id: str, now: datetime, error: str | None = None) -> bool:
         actions,
         (OutboxItem.status == "pending") & (OutboxItem.gsi1pk == PENDING_QUEUE),
     )
-    if moved and item.handoffs > MAX_HANDOFFS:
-        conditional_update(item, [OutboxItem.gsi1pk.set(FAILED_QUEUE)], OutboxItem.status == "pending")
-        return False
-    return moved
+    if not moved:
+        return "skipped"
+    return "exhausted" if item.handoffs > MAX_HANDOFFS else "redriven"
+
+
+def give_up(outbox_id: str, why: str | None = None) -> None:
+    """The message is in the dead-letter queue: out of the re-drive queue, waiting for ops in
+    FAILED#OUTBOX (`clm dlq replay` delivers it). `why` is kept when no failure left an error."""
+    bind()
+    pk, sk = _key(outbox_id)
+    actions = [OutboxItem.gsi1pk.set(FAILED_QUEUE)]
+    if why is not None:
+        actions.append(OutboxItem.last_error.set(OutboxItem.last_error | why))
+    conditional_update(OutboxItem(pk, sk), actions, OutboxItem.status == "pending")
 
 
 def stale(before: datetime, limit: int = 100) -> list[str]:

@@ -22,9 +22,14 @@ def lose_stream(harness: Harness) -> Any:
     return restore
 
 
-def test_lost_work_is_redriven_once_per_visibility_timeout_and_at_most_ten_times(harness: Harness) -> None:
-    from chalicelib.service.sweep import sweep
+def test_lost_work_is_redriven_once_per_visibility_timeout_at_most_ten_times_then_dead_lettered(
+    harness: Harness, capsys: Any
+) -> None:
+    from chalicelib import aws
+    from chalicelib.service.sweep import LOST_TOO_OFTEN, sweep
+    from chalicelib.settings import get_settings
     from chalicelib.store import inbox
+    from clm.cli import main
 
     restore = lose_stream(harness)
     assert harness.post("dealer-a", example("vehicle.delivered"), msg_id="lost").status_code == 202
@@ -32,16 +37,28 @@ def test_lost_work_is_redriven_once_per_visibility_timeout_and_at_most_ten_times
     restore()
     ref = inbox.InboxRef("dealer-a", "lost")
     at = NOW
-    redriven = 0
+    redriven = dead_lettered = 0
     for _ in range(15):  # the worker dies every time (a timeout): nothing notes a failure
         at += VISIBILITY + timedelta(seconds=1)
         report = sweep(DELIVERED_AT, real_now=at)
         assert sweep(DELIVERED_AT, real_now=at + timedelta(seconds=30)).inbox_redriven == 0
         redriven += report.inbox_redriven
-    assert redriven == inbox.MAX_REDRIVES
+        dead_lettered += report.dead_lettered
+    assert (redriven, dead_lettered) == (inbox.MAX_REDRIVES, 1)
     item = inbox.load(ref)
     assert item is not None and item.status == "dead_lettered"
     assert body_of(harness.get("/partners/dealer-a/events/lost"))["outcome"] == "dead_lettered"
+
+    # Where ops look: the dead-letter queue, saying why; a replay applies it.
+    aws.client("sqs").purge_queue(QueueUrl=get_settings().queue_urls["work"])  # each worker died
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["messages"]
+    assert listed["body"] == {"kind": "inbox", "partner_id": "dealer-a", "webhook_id": "lost"}
+    assert listed["why"] == LOST_TOO_OFTEN
+    assert main(["dlq", "replay"]) == 0
+    harness.drain()
+    assert body_of(harness.get("/partners/dealer-a/events/lost"))["outcome"] == "applied"
 
 
 def test_work_being_retried_by_the_queue_is_not_redriven(harness: Harness, monkeypatch: Any) -> None:
@@ -152,3 +169,46 @@ def test_infra_fragments_merge_into_functions_the_app_defines() -> None:
     own = {name for name, resource in template["Resources"].items() if "Type" in resource}
     assert fragments <= handlers
     assert not own & handlers
+
+
+def test_a_message_lost_too_often_is_dead_lettered_once_and_a_replay_sends_it_once(
+    harness: Harness, capsys: Any
+) -> None:
+    from chalicelib import aws, clock
+    from chalicelib.service.sweep import LOST_TOO_OFTEN, sweep
+    from chalicelib.settings import get_settings
+    from chalicelib.store import outbox
+    from clm.cli import main
+    from tests.functional.test_lifecycle import subscribe
+
+    staff = subscribe("staff_tasks")
+    real_handler = harness.stream.handler
+
+    def lose_outbox(event: Any, context: Any) -> None:
+        kept = [r for r in event["Records"] if not r["dynamodb"]["Keys"]["pk"]["S"].startswith("OUTBOX#")]
+        if kept:  # Lambda never invokes with an empty batch
+            real_handler({"Records": kept}, context)
+
+    harness.stream.handler = lose_outbox
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    harness.stream.handler = real_handler
+    at, handed, dead = clock.now(), 0, 0
+    for _ in range(outbox.MAX_HANDOFFS + 3):  # every worker the sweep hands them to dies
+        at += VISIBILITY + timedelta(seconds=1)
+        report = sweep(DELIVERED_AT, real_now=at)
+        handed, dead = handed + report.outbox_redriven, dead + report.dead_lettered
+    assert (handed, dead) == (3 * outbox.MAX_HANDOFFS, 3)
+    aws.client("sqs").purge_queue(QueueUrl=get_settings().queue_urls["work"])
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["messages"]
+    assert sorted(m["body"]["kind"] for m in listed) == ["outbox"] * 3
+    assert {m["why"] for m in listed} == {LOST_TOO_OFTEN}
+    assert staff() == []
+    assert main(["dlq", "replay", "--all"]) == 0
+    harness.drain()
+    assert len(staff()) == 3
+    assert main(["dlq", "replay", "--all"]) == 0  # nothing left to send twice
+    harness.drain()
+    assert staff() == []

@@ -105,19 +105,33 @@ def test_a_breach_is_announced_even_if_the_task_is_done_before_the_announcement(
     assert [m["body"]["event"] for m in ops()] == ["sla.breached", "sla.breached"]
 
 
-def test_an_event_that_keeps_failing_leaves_the_redrive_queue(harness: Harness) -> None:
-    from chalicelib import clock
+def test_an_event_that_keeps_failing_leaves_the_redrive_queue_for_the_dlq(
+    harness: Harness, capsys: Any
+) -> None:
+    """Out of attempts outside the queue's own count (stream failures): the event goes to the
+    dead-letter queue, where `clm dlq` sees it, and only then leaves the re-drive queue."""
+    from chalicelib import aws, clock
+    from chalicelib.service import work
+    from chalicelib.settings import get_settings
     from chalicelib.store import inbox
+    from clm.cli import main
 
     ref = inbox.InboxRef("dealer-a", "msg_stuck")
+    unit = work.inbox_ref(ref.partner_id, ref.webhook_id)
     inbox.record(ref, "handover.submitted", "{}", "h", clock.now())
     for _ in range(inbox.MAX_REDRIVES - 1):
-        inbox.note_failure(ref, "still failing")
+        assert work.note_failure(unit, RuntimeError("still failing")) is False
     assert ref in inbox.stale(clock.now() + timedelta(minutes=5))
-    inbox.note_failure(ref, "still failing")
+    dlq = get_settings().queue_urls["dlq"]
+    assert aws.client("sqs").receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages") is None
+    assert work.note_failure(unit, RuntimeError("still failing")) is True
     assert ref not in inbox.stale(clock.now() + timedelta(minutes=5))
     item = inbox.load(ref)
     assert item is not None and item.status == "dead_lettered" and item.expires_at is None
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["messages"]
+    assert listed["body"] == unit and listed["why"] == "RuntimeError: still failing"
 
 
 def test_dlq_list_shows_every_message_and_leaves_them_there(harness: Harness, capsys: Any) -> None:
