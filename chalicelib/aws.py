@@ -18,16 +18,24 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _session: botocore.session.Session | None = None
 _clients: dict[str, Any] = {}
+# The service models botocore parsed (files shipped with it, the same whatever the endpoint): kept
+# when `reset` forgets the session, so a new one does not read and parse them again.
+_models: Any = None
 
 
 def session() -> botocore.session.Session:
-    global _session
+    global _session, _models
     if _session is None:
         with _lock:
             if _session is None:
                 import botocore.session
 
-                _session = botocore.session.get_session()
+                made = botocore.session.get_session()
+                if _models is None:
+                    _models = made.get_component("data_loader")
+                else:
+                    made.register_component("data_loader", _models)
+                _session = made
     return _session
 
 

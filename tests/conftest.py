@@ -99,16 +99,23 @@ def aws_stack(clock_at: Any) -> Iterator[dict[str, str]]:
     """A mocked AWS account with the stage's resources created from `infra/`."""
     from moto import mock_aws
 
-    from clm.local.moto_speedups import atomic_dynamodb, fast_responses, fast_transactions
+    from clm.local.moto_speedups import (
+        atomic_dynamodb,
+        fast_responses,
+        fast_transactions,
+        shared_symmetric_keys,
+    )
 
     atomic_dynamodb()  # each request atomic, as on DynamoDB (moto has no locks)
     fast_responses()  # as the local stack answers (checked against moto's own serializer when asked)
     fast_transactions()  # as the local stack writes them (checked against moto's own in its test)
+    shared_symmetric_keys()  # no RSA key pair made for each test's KMS key
     with mock_aws():
         reset_process_state()
         from clm.local.provision import provision
 
-        yield provision("test")
+        # No alarms or dashboard: nothing reads them (test_infra_source provisions them in full).
+        yield provision("test", monitoring=False)
         reset_process_state()
 
 

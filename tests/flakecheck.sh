@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The suite N times back to back with a CPU hog on every core beside it: it must be green every time.
+# The suite N times back to back (as `make test` runs it) with a CPU hog on every core beside it:
+# it must be green every time.
 #
 #   tests/flakecheck.sh                  # 5 runs of the whole suite (`make unit`'s pytest -q)
 #   tests/flakecheck.sh 3 tests/unit tests/e2e/test_cli.py   # 3 runs of what you name
 #   HOGS=0 tests/flakecheck.sh 2         # no hog (HOGS defaults to the number of cores)
+#   WORKERS=0 tests/flakecheck.sh 1      # in one process (WORKERS defaults to make test's 2)
 #
 # Each run's output goes to a log of its own (the path is printed); exit 0 only if all were green.
 # The hogs are this script's own children, stopped when it ends, however it ends.
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 shift $(($# > 0 ? 1 : 0))
 hogs=${HOGS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
+workers=${WORKERS:-2}
 pytest=.venv/bin/pytest
 [ -x "$pytest" ] || pytest="python3 -m pytest"
 logs=$(mktemp -d "${TMPDIR:-/tmp}/flakecheck.XXXXXX")
@@ -29,11 +32,11 @@ for _ in $(seq "$hogs"); do
     hog_pids+=($!)
 done
 
-echo "flakecheck: $runs run(s) of pytest -q ${*:-(whole suite)} beside $hogs CPU hog(s); logs in $logs"
+echo "flakecheck: $runs run(s) of pytest -q -n $workers ${*:-(whole suite)} beside $hogs CPU hog(s); logs in $logs"
 greens=0
 for n in $(seq "$runs"); do
     started=$(date +%s)
-    if $pytest -q "$@" >"$logs/run-$n.log" 2>&1; then
+    if $pytest -q -n "$workers" --dist loadgroup "$@" >"$logs/run-$n.log" 2>&1; then
         greens=$((greens + 1))
         verdict=green
     else

@@ -311,3 +311,32 @@ def slow_transactions() -> None:
     if getattr(DynamoDBBackend, "_clm_fast_transactions", False):
         DynamoDBBackend.transact_write_items = DynamoDBBackend._clm_original_transact  # type: ignore[attr-defined,method-assign]
         DynamoDBBackend._clm_fast_transactions = False  # type: ignore[attr-defined]
+
+
+_shared_rsa: list[Any] = []  # one RSA key pair, made once per process
+
+
+def shared_symmetric_keys() -> None:
+    """moto 5 makes an RSA-2048 key pair for every KMS key it creates, a symmetric one too, where
+    nothing ever uses it (encryption uses the key's own material): 0.1 s per `CreateKey`, paid by
+    every mocked account the tests make. Symmetric keys share one pair instead; an asymmetric
+    key still gets its own. Installed by the tests (the local stack creates one key, once)."""
+    from moto.kms import models, utils
+
+    if getattr(models.generate_private_key, "_clm_shared", False):
+        return
+    made = models.generate_private_key
+    asymmetric = {
+        str(spec.value) for spec in (utils.KeySpec.RSA_2048, utils.KeySpec.RSA_3072, utils.KeySpec.RSA_4096)
+    }
+    asymmetric |= set(utils.KeySpec.ecc_key_specs())
+
+    def generate_private_key(key_spec: str) -> Any:
+        if key_spec in asymmetric:
+            return made(key_spec)
+        if not _shared_rsa:
+            _shared_rsa.append(made(key_spec))
+        return _shared_rsa[0]
+
+    generate_private_key._clm_shared = True  # type: ignore[attr-defined]
+    models.generate_private_key = generate_private_key

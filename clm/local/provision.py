@@ -33,9 +33,14 @@ def parameters(template: Path = TEMPLATE) -> dict[str, str]:
 
 class Provisioner:
     def __init__(
-        self, stage: str, template: Path = TEMPLATE, overrides: dict[str, str] | None = None
+        self,
+        stage: str,
+        template: Path = TEMPLATE,
+        overrides: dict[str, str] | None = None,
+        monitoring: bool = True,
     ) -> None:
         settings = get_settings()
+        self.monitoring = monitoring
         self.template = json.loads(template.read_text())
         # The resources this file defines (the others are fragments merged into Chalice's).
         self.own = {name for name, resource in self.template["Resources"].items() if "Type" in resource}
@@ -90,6 +95,8 @@ class Provisioner:
         resources = self.template["Resources"]
         for logical in self.order():
             resource = resources[logical]
+            if not self.monitoring and resource["Type"] in MONITORING:
+                continue
             outside = self.outside(resource)
             if outside and resource["Type"] == "AWS::CloudWatch::Alarm":
                 self.skipped.append(logical)  # it watches a Chalice function: there is none locally
@@ -269,6 +276,14 @@ def _referenced(value: Any) -> set[str]:
     return found
 
 
-def provision(stage: str | None = None, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Create the stage's resources on the configured endpoint; returns logical id -> physical id."""
-    return Provisioner(stage or get_settings().stage, overrides=overrides).run()
+MONITORING = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"})
+
+
+def provision(
+    stage: str | None = None, overrides: dict[str, str] | None = None, *, monitoring: bool = True
+) -> dict[str, str]:
+    """Create the stage's resources on the configured endpoint; returns logical id -> physical id.
+
+    `monitoring=False` leaves out the alarms and the dashboard: the code never reads them, so
+    the tests' mocked accounts (hundreds of them, one per test) go without."""
+    return Provisioner(stage or get_settings().stage, overrides=overrides, monitoring=monitoring).run()

@@ -305,3 +305,13 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("packaged") / "dist"
     package.build(out, stage="dev")
     return out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n` (make test), every end-to-end test runs on one worker, in file order, as
+    without it: they share one local stack and one package build (session fixtures), and some
+    build in the checkout. The unit and functional tests spread over the other workers."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("e2e"))

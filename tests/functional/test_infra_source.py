@@ -156,3 +156,15 @@ def test_the_local_stack_creates_every_resource_of_the_template_but_alarms_on_ch
         assert resources[name]["Properties"]["Namespace"] == "AWS/Lambda"
     assert set(made) >= set(aws_stack)
     assert made["SecretsKey"] == aws_stack["SecretsKey"]  # a kept stack keeps the key its secrets need
+    from chalicelib import aws
+
+    cloudwatch = aws.client("cloudwatch")
+    alarms = {a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    alarms |= {a["AlarmName"] for a in cloudwatch.describe_alarms()["CompositeAlarms"]}
+    wanted = {
+        provisioner.resolve(resources[name]["Properties"]["AlarmName"])
+        for name in made
+        if resources[name]["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert wanted and wanted <= alarms
+    assert cloudwatch.get_dashboard(DashboardName=f"clm-{STAGE}")["DashboardName"] == f"clm-{STAGE}"

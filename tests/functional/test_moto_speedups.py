@@ -202,3 +202,27 @@ def test_transactions_answer_and_write_exactly_as_moto_s_own(table: tuple[Any, s
     assert theirs[0] == "ok" and theirs[1] == [("S#1", "2"), ("S#3", "3")]
     assert theirs[2][0] == "TransactionCanceledException" and theirs[3] == theirs[1]  # nothing written
     assert theirs[4][0] == "ValidationException" and theirs[5] == theirs[1]
+
+
+def test_symmetric_keys_share_one_unused_key_pair_and_asymmetric_ones_get_their_own() -> None:
+    from moto import mock_aws
+
+    from clm.local.moto_speedups import shared_symmetric_keys
+
+    shared_symmetric_keys()
+    shared_symmetric_keys()  # installing twice changes nothing
+    with mock_aws():
+        import boto3
+
+        kms = boto3.client("kms", region_name="cn-north-1")
+        first, second = (kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2))
+        sealed = kms.encrypt(KeyId=first, Plaintext=b"13800138000")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"13800138000"
+        with pytest.raises(kms.exceptions.ClientError):  # each key still has its own material
+            kms.decrypt(CiphertextBlob=sealed, KeyId=second)
+        signing = [
+            kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+            for _ in range(2)
+        ]
+        public = {kms.get_public_key(KeyId=key)["PublicKey"] for key in signing}
+        assert len(public) == 2

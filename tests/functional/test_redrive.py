@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.conftest import NOW, ROOT, Harness, example
 from tests.functional.test_lifecycle import body_of
-from tests.functional.test_resilience import DELIVERED_AT, VISIBILITY
+from tests.functional.test_resilience import DELIVERED_AT, VISIBILITY, deliver_losing_its_messages
 
 
 def lose_stream(harness: Harness) -> Any:
@@ -182,17 +182,7 @@ def test_a_message_lost_too_often_is_dead_lettered_once_and_a_replay_sends_it_on
     from tests.functional.test_lifecycle import subscribe
 
     staff = subscribe("staff_tasks")
-    real_handler = harness.stream.handler
-
-    def lose_outbox(event: Any, context: Any) -> None:
-        kept = [r for r in event["Records"] if not r["dynamodb"]["Keys"]["pk"]["S"].startswith("OUTBOX#")]
-        if kept:  # Lambda never invokes with an empty batch
-            real_handler({"Records": kept}, context)
-
-    harness.stream.handler = lose_outbox
-    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
-    harness.drain()
-    harness.stream.handler = real_handler
+    deliver_losing_its_messages(harness)
     at, handed, dead = clock.now(), 0, 0
     for _ in range(outbox.MAX_HANDOFFS + 3):  # every worker the sweep hands them to dies
         at += VISIBILITY + timedelta(seconds=1)

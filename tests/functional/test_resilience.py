@@ -65,11 +65,9 @@ def test_a_lost_stream_record_is_redriven_by_the_sweep(harness: Harness) -> None
     assert later.outbox_redriven == 0  # the stream delivered them
 
 
-def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None:
-    from chalicelib import clock
-    from chalicelib.service.sweep import sweep
-
-    staff = subscribe("staff_tasks")
+def deliver_losing_its_messages(harness: Harness) -> None:
+    """A delivery applied, while the stream drops the records of the messages it writes (they
+    stay pending in the outbox, for the sweep to find)."""
     real_handler = harness.stream.handler
 
     def lose_outbox(event: Any, context: Any) -> None:
@@ -81,6 +79,14 @@ def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None
     assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
     harness.drain()
     harness.stream.handler = real_handler
+
+
+def test_a_lost_outbox_record_is_redriven_by_the_sweep(harness: Harness) -> None:
+    from chalicelib import clock
+    from chalicelib.service.sweep import sweep
+
+    staff = subscribe("staff_tasks")
+    deliver_losing_its_messages(harness)
     assert staff() == []
     lost_at = clock.now() + VISIBILITY + timedelta(seconds=1)
     assert sweep(DELIVERED_AT, real_now=lost_at).outbox_redriven == 3
