@@ -303,8 +303,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     at = args.at or clock.now()
     with clock.pinned(at) as now:
         report = sweep(now)
-    _emit(report.to_json())
-    return 1 if report.jobs_failed else 0  # the report says which jobs; running again resumes them
+    _emit(report.to_json())  # what ran, whatever failed: a script reads both
+    if report.jobs_failed:
+        failed = ", ".join(sorted(report.jobs_failed))
+        raise CliError(f"sweep: {failed} failed (see jobs_failed); the other jobs ran; run again to resume")
+    return 0
 
 
 def cmd_event_show(args: argparse.Namespace) -> int:

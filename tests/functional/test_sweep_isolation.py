@@ -121,7 +121,10 @@ def test_clm_sweep_exits_1_and_names_the_failed_job(
     monkeypatch.setattr(cli, "_use_stack", lambda: None)  # the harness's mock_aws is the stack
     install(monkeypatch, Injector(4, [_always("dynamodb", "Query", lambda about: "BREACH#" in about)]))
     code = cli.main(["sweep", "--at", LATE.isoformat()])
-    shown = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    shown = json.loads(out)
     assert code == 1
+    # Its log lines go to stderr too (stdout stays JSON); the verdict is the last line.
+    assert err.splitlines()[-1].startswith("clm: sweep: deadlines failed")
     assert list(shown["jobs_failed"]) == ["deadlines"]
     assert shown["tasks_overdue"] == 2  # claimed before the breach queue's read failed
