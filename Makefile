@@ -25,11 +25,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers (these machines have two cores); the end-to-end tests keep to one of them, in order
-# (tests/e2e/conftest.py). `.venv/bin/pytest PATH` runs what you name in one process.
+# Two workers (these machines have two cores), each test file whole on one of them (its module
+# fixtures, a local stack, are made once). `.venv/bin/pytest PATH` runs what you name in one process.
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

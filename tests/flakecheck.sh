@@ -36,7 +36,7 @@ echo "flakecheck: $runs run(s) of pytest -q -n $workers ${*:-(whole suite)} besi
 greens=0
 for n in $(seq "$runs"); do
     started=$(date +%s)
-    if $pytest -q -n "$workers" --dist loadgroup "$@" >"$logs/run-$n.log" 2>&1; then
+    if $pytest -q -n "$workers" --dist loadfile "$@" >"$logs/run-$n.log" 2>&1; then
         greens=$((greens + 1))
         verdict=green
     else

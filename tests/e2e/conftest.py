@@ -297,21 +297,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make package`'s output for STAGE=dev, built once per session: the directory holding
-    `sam.json` and `deployment.zip` (Chalice's zip after `clm.package`). `test_template.py` still
-    runs `chalice package` itself; it can read `packaged / "sam.json"` instead."""
+    """`make package`'s output for STAGE=dev, built once per run: the directory holding `sam.json`
+    and `deployment.zip` (Chalice's zip after `clm.package`).
+
+    Chalice builds in the checkout (its dependency cache in `.chalice/deployments`), so two builds
+    at once would spoil each other's zip: under `pytest -n` the first worker to ask builds it,
+    under a lock, where the others find it."""
+    import fcntl
+
     from clm import package
 
-    out = tmp_path_factory.mktemp("packaged") / "dist"
-    package.build(out, stage="dev")
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # every worker's base temp is under the run's
+    out = shared / "packaged" / "dist"
+    with open(shared / "packaged.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "built").exists():
+            package.build(out, stage="dev")
+            (out / "built").touch()
     return out
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n` (make test), every end-to-end test runs on one worker, in file order, as
-    without it: they share one local stack and one package build (session fixtures), and some
-    build in the checkout. The unit and functional tests spread over the other workers."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
