@@ -323,15 +323,23 @@ def cmd_event_show(args: argparse.Namespace) -> int:
 
 
 def _requeue_event(body: str) -> None:
-    """A replayed event is `pending` again (not `dead_lettered`) while it waits for its retry."""
-    from chalicelib.store import inbox
+    """A replayed unit is back in its re-drive queue with its attempts counted afresh: an event
+    reads `pending` again (not `dead_lettered`) while it waits for its retry."""
+    from chalicelib import clock
+    from chalicelib.store import inbox, outbox
 
     try:
         ref = json.loads(body)
     except ValueError:
         return
-    if isinstance(ref, dict) and ref.get("kind") == "inbox":
-        inbox.requeue(inbox.InboxRef(str(ref.get("partner_id")), str(ref.get("webhook_id"))))
+    if not isinstance(ref, dict):
+        return
+    if ref.get("kind") == "inbox":
+        inbox.requeue(
+            inbox.InboxRef(str(ref.get("partner_id")), str(ref.get("webhook_id"))), clock.system_now()
+        )
+    elif ref.get("kind") == "outbox":
+        outbox.requeue(str(ref.get("outbox_id")), clock.system_now())
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -414,12 +422,20 @@ def _dlq_why(body: Any) -> str | None:
         from chalicelib.store import inbox
 
         item = inbox.load(inbox.InboxRef(str(body.get("partner_id")), str(body.get("webhook_id"))))
-        return item.last_error if item is not None else "the event is no longer stored"
+        if item is None:
+            return "the event is no longer stored"
+        return (
+            f"{item.status} since (a replay does nothing)" if item.status in inbox.FINAL else item.last_error
+        )
     if body.get("kind") == "outbox":
         from chalicelib.store import outbox
 
         message = outbox.get(str(body.get("outbox_id")))
-        return message.last_error if message is not None else "the message is no longer stored"
+        if message is None:
+            return "the message is no longer stored"
+        if message.status in ("delivered", "suppressed"):
+            return f"{message.status} since (a replay does nothing)"
+        return message.last_error
     return None
 
 

@@ -98,10 +98,11 @@ def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: 
         exhausted = note_failure(
             InboxRef(ref["partner_id"], ref["webhook_id"]), why, last_attempt=last_attempt
         )
-    if not exhausted:
-        return False
     if last_attempt:  # the queue moves this very message to the DLQ: only the bookkeeping is left
-        _given_up(ref, None)
+        if ref.get("kind") == "outbox":  # (an event: `inbox.note_failure` dead-lettered it)
+            _given_up(ref, None)
+        return False
+    if not exhausted:
         return False
     dead_letter([dict(ref)])
     return True

@@ -188,14 +188,18 @@ def redriven(ref: InboxRef, now: datetime) -> Redrive:
     return "exhausted" if item.attempts > MAX_REDRIVES else "redriven"
 
 
-def requeue(ref: InboxRef) -> bool:
+def requeue(ref: InboxRef, now: datetime) -> bool:
     """A dead-lettered event is replayed: pending again, back in the queue it came from (re-driven
-    if the replay is lost, or waiting for its delivery, and expiring, if it was waiting)."""
+    if the replay is lost, or waiting for its delivery, and expiring, if it was waiting), with its
+    attempts counted afresh: ops fixed the cause, and one more failure must not give it up again."""
     item = load(ref)
     if item is None:
         return False
-    queue = WAITING_QUEUE if item.reason == AWAITING_DELIVERY else PENDING_QUEUE
-    actions = [InboxItem.status.set("pending"), InboxItem.gsi1pk.set(queue)]
+    actions = [InboxItem.status.set("pending"), InboxItem.attempts.set(0)]
+    if item.reason == AWAITING_DELIVERY:
+        actions.append(InboxItem.gsi1pk.set(WAITING_QUEUE))
+    else:  # handed to processing now: not stale before the replayed message had its chance
+        actions += [InboxItem.gsi1pk.set(PENDING_QUEUE), InboxItem.gsi1sk.set(_handoff_key(ref, now))]
     return _update(ref, actions, InboxItem.status == "dead_lettered") is not None
 
 

@@ -168,6 +168,19 @@ def handed_off(outbox_id: str, now: datetime, error: str | None = None) -> Redri
     return "exhausted" if item.handoffs > MAX_HANDOFFS else "redriven"
 
 
+def requeue(outbox_id: str, now: datetime) -> bool:
+    """A dead-lettered message is replayed: back in the re-drive queue, handed off now, its
+    hand-offs counted afresh. False when it is no longer pending (sent or suppressed meanwhile)."""
+    bind()
+    pk, sk = _key(outbox_id)
+    actions = [
+        OutboxItem.handoffs.set(0),
+        OutboxItem.gsi1pk.set(PENDING_QUEUE),
+        OutboxItem.gsi1sk.set(f"{clock.iso(now)}#{outbox_id}"),
+    ]
+    return conditional_update(OutboxItem(pk, sk), actions, OutboxItem.status == "pending")
+
+
 def give_up(outbox_id: str, why: str | None = None) -> None:
     """The message is in the dead-letter queue: out of the re-drive queue, waiting for ops in
     FAILED#OUTBOX (`clm dlq replay` delivers it). `why` is kept when no failure left an error."""

@@ -645,7 +645,7 @@ def test_a_replayed_waiting_event_waits_again_and_still_expires(harness: Harness
     InboxItem(*ref.key).update(
         actions=[InboxItem.status.set("dead_lettered"), InboxItem.gsi1pk.set("FAILED#INBOX")]
     )
-    assert inbox.requeue(ref)
+    assert inbox.requeue(ref, NOW)
     assert work.handle(work.inbox_ref(B, "parked")) == "waiting"
     assert sweep(NOW, real_now=NOW + timedelta(minutes=5)).inbox_redriven == 0  # not re-driven while waiting
     clock_at(NOW + timedelta(days=7, minutes=1))

@@ -57,6 +57,8 @@ def test_lost_work_is_redriven_once_per_visibility_timeout_at_most_ten_times_the
     assert listed["body"] == {"kind": "inbox", "partner_id": "dealer-a", "webhook_id": "lost"}
     assert listed["why"] == LOST_TOO_OFTEN
     assert main(["dlq", "replay"]) == 0
+    replayed = sweep(DELIVERED_AT, real_now=at + VISIBILITY + timedelta(seconds=1))
+    assert replayed.dead_lettered == 0  # its attempts count afresh: not given up again at once
     harness.drain()
     assert body_of(harness.get("/partners/dealer-a/events/lost"))["outcome"] == "applied"
 

@@ -122,6 +122,12 @@ def test_failing_delivery_ends_in_the_dlq_and_replays(
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["message_id", "receives", "kind", "ref", "why"] and len(rows) == 3
     assert all("NotFound" in row for row in rows)
+    # The queue moved them; they left the re-drive queue too: no sweep sends them behind the DLQ's back.
+    from chalicelib import clock
+    from chalicelib.service.sweep import sweep
+
+    later = clock.system_now() + 3 * VISIBILITY
+    assert sweep(DELIVERED_AT, real_now=later, jobs=("housekeeping",)).outbox_redriven == 0
     sns.create_topic(Name=settings.topics["staff_tasks"].rsplit(":", 1)[1])
     staff = subscribe("staff_tasks")
     assert main(["dlq", "replay"]) == 0

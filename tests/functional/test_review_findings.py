@@ -132,6 +132,10 @@ def test_an_event_that_keeps_failing_leaves_the_redrive_queue_for_the_dlq(
     assert main(["dlq", "list", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)["messages"]
     assert listed["body"] == unit and listed["why"] == "RuntimeError: still failing"
+    assert main(["dlq", "replay"]) == 0
+    assert work.note_failure(unit, RuntimeError("once more")) is False  # a replay starts the count again
+    item = inbox.load(ref)
+    assert item is not None and (item.status, item.attempts) == ("pending", 1)
 
 
 def test_dlq_list_shows_every_message_and_leaves_them_there(harness: Harness, capsys: Any) -> None:
