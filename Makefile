@@ -26,10 +26,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers (these machines have two cores), each test file whole on one of them (its module
-# fixtures, a local stack, are made once). `.venv/bin/pytest PATH` runs what you name in one process.
+# fixtures, a local stack, are made once); then the fuzz, which needs a process of its own
+# (tests/e2e/test_fuzz.py). `.venv/bin/pytest PATH` runs what you name in one process.
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q tests/e2e/test_fuzz.py
 
 test: lint typecheck unit
 

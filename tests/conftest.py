@@ -15,7 +15,7 @@ import pytest
 # What the machine's shell or ~/.aws may carry (a stack's CLM_AWS_ENDPOINT or CLM_API_PORT, a profile,
 # an endpoint_url in ~/.aws/config, retry settings, moto's server mode) would point the tests at
 # whatever runs there: every run starts from the same environment. Only the tests' own knobs stay.
-_KEPT = ("CLM_FUZZ_", "CLM_FAULT_", "AWS_CA_BUNDLE")
+_KEPT = ("CLM_FUZZ_", "CLM_FAULT_", "CLM_FIGURES_DIR", "AWS_CA_BUNDLE")
 for _name in [n for n in os.environ if n.startswith(("CLM_", "AWS_", "POWERTOOLS_", "MOTO_"))]:
     if not _name.startswith(_KEPT):
         del os.environ[_name]
@@ -39,6 +39,38 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "events"
 SHARED_EVENTS = ROOT.parent / "shared" / "events"
 NOW = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
+
+
+FIGURES = "CLM_FIGURES_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A directory for the figures tests report (`show_figures`), made by the process that prints
+    the summary; `pytest -n` workers inherit its name."""
+    if not os.environ.get(FIGURES):
+        import tempfile
+
+        os.environ[FIGURES] = tempfile.mkdtemp(prefix="clm-figures-")
+
+
+def show_figures(name: str, lines: list[str]) -> None:
+    """Figures a test measured (the fault and fuzz counts), shown at the end of the run, passed or
+    failed: a worker's own output never reaches the terminal under `pytest -n`."""
+    Path(os.environ[FIGURES], f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import shutil
+
+    folder = Path(os.environ[FIGURES])
+    found = sorted(folder.glob("*.txt"))
+    if found:
+        terminalreporter.section("figures")
+        for path in found:
+            terminalreporter.write(path.read_text(encoding="utf-8"))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def example(event_type: str) -> dict[str, Any]:

@@ -36,7 +36,12 @@ echo "flakecheck: $runs run(s) of pytest -q -n $workers ${*:-(whole suite)} besi
 greens=0
 for n in $(seq "$runs"); do
     started=$(date +%s)
-    if $pytest -q -n "$workers" --dist loadfile "$@" >"$logs/run-$n.log" 2>&1; then
+    if [ $# -eq 0 ] && [ "$workers" != 0 ]; then  # as `make test`: the fuzz in a process of its own
+        run=( sh -c "$pytest -q -n $workers --dist loadfile && $pytest -q tests/e2e/test_fuzz.py" )
+    else
+        run=( $pytest -q -n "$workers" --dist loadfile "$@" )
+    fi
+    if "${run[@]}" >"$logs/run-$n.log" 2>&1; then
         greens=$((greens + 1))
         verdict=green
     else

@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib.inbound import signatures
+from tests.conftest import show_figures
 from tests.e2e.conftest import ROOT, RunningStack, new_vin
 
 pytestmark = pytest.mark.e2e
@@ -311,9 +312,7 @@ def _configure_gateways(stack: RunningStack, tmp: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz(
-    stack: RunningStack, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[Fuzz]:
+def fuzz(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     from chalicelib.events import EVENT_SPECS
 
     served = stack.request("GET", "/openapi.json").json()
@@ -324,10 +323,7 @@ def fuzz(
     with requests.Session() as session:
         found = Fuzz(stack, credentials, known, {t: s.kinds for t, s in EVENT_SPECS.items()}, session)
         yield found
-    # Past pytest's capture, so that the figures show in every run, passed or failed.
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print("\n" + "\n".join(found.tally.lines()), flush=True)
+    show_figures("fuzz", found.tally.lines())  # at the end of the run, passed or failed
     if os.environ.get("CLM_FUZZ_REPORT"):
         Path(os.environ["CLM_FUZZ_REPORT"]).write_text(json.dumps(found.tally.as_json(), indent=2) + "\n")
 
@@ -364,6 +360,12 @@ def _schema() -> Any:
 
 
 schema = _schema()
+
+# schemathesis gives every operation's test one node id, and `pytest -n` runs one test per id: a
+# worker would fuzz one operation of the fifteen. `make test` runs this file in a process of its own.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("PYTEST_XDIST_WORKER")), reason="the fuzz runs in one process (make test does)"
+)
 
 
 def test_a_method_no_route_has_is_405_not_501(stack: RunningStack) -> None:
