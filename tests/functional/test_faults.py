@@ -587,20 +587,24 @@ def test_a_lambda_dying_between_the_state_write_and_the_send_is_healed_by_the_ou
 # --- the bugs the run found ---------------------------------------------------------------------------
 
 
+def deliver_with_one_update_failing(harness: Harness, monkeypatch: Any, key: str) -> None:
+    """A delivery applied and its messages sent while the first UpdateItem of an item whose key
+    holds `key` fails on every attempt (past botocore's retries); the workers retry at once."""
+    retry_at_once(monkeypatch)
+    rule = Rule("dynamodb", 1.0, operations=frozenset({"UpdateItem"}), about=lambda a: key in a, limit=1)
+    injector = Injector(SEED, [rule])
+    install(monkeypatch, injector)
+    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
+    harness.drain()
+    assert injector.tally.surfaced["dynamodb.UpdateItem"] == 1
+
+
 def test_a_throttled_write_after_the_publish_does_not_send_the_message_again(
     harness: Harness, monkeypatch: Any
 ) -> None:
     """The message went out, then marking it delivered was throttled past botocore's retries:
     raising there made Powertools forget the publish, and the retry sent it a second time."""
-    retry_at_once(monkeypatch)
-    outbox_update = Rule(
-        "dynamodb", 1.0, operations=frozenset({"UpdateItem"}), about=lambda a: "pk=OUTBOX#" in a, limit=1
-    )
-    injector = Injector(SEED, [outbox_update])
-    install(monkeypatch, injector)
-    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
-    harness.drain()
-    assert injector.tally.surfaced["dynamodb.UpdateItem"] == 1
+    deliver_with_one_update_failing(harness, monkeypatch, "pk=OUTBOX#")
     sent_once(3)
 
 
@@ -610,19 +614,7 @@ def test_a_failed_idempotency_success_write_does_not_leave_a_sent_message_in_the
     """The message went out and was marked delivered, then Powertools' own success write failed:
     its record stayed in progress, every retry failed as `already in progress`, and the work
     ended in the DLQ (and, replayed, in it again) although the message was out."""
-    retry_at_once(monkeypatch)
-    success_write = Rule(
-        "dynamodb",
-        1.0,
-        operations=frozenset({"UpdateItem"}),
-        about=lambda a: "pk=IDEMPOTENCY#outbox" in a,
-        limit=1,
-    )
-    injector = Injector(SEED, [success_write])
-    install(monkeypatch, injector)
-    assert harness.post("dealer-a", example("vehicle.delivered")).status_code == 202
-    harness.drain()
-    assert injector.tally.surfaced["dynamodb.UpdateItem"] == 1
+    deliver_with_one_update_failing(harness, monkeypatch, "pk=IDEMPOTENCY#outbox")
     sent_once(3)
     assert dlq_refs() == []
 
