@@ -414,10 +414,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def _dlq_why(body: Any) -> str | None:
-    """Why the work failed, as its last failure left it on its inbox or outbox item (phones
-    masked); None when nothing was recorded (a tags refresh, or work found lost by the sweep)."""
+    """Why the work failed, as its last failure left it on its inbox or outbox item, or in the
+    message itself for a tags refresh (phones masked); None when nothing was recorded."""
     if not isinstance(body, dict):
         return None
+    if body.get("kind") == "tags":
+        why = body.get("why")
+        return why if isinstance(why, str) else None
     if body.get("kind") == "inbox":
         from chalicelib.store import inbox
 

@@ -2,7 +2,8 @@
 
 A unit is a small JSON reference: ``{"kind": "inbox", "partner_id", "webhook_id"}`` (apply an
 accepted event), ``{"kind": "outbox", "outbox_id"}`` (deliver a notification) or
-``{"kind": "tags", "dealer_id", "customer_id"}`` (refresh a customer's preference tags). The table
+``{"kind": "tags", "dealer_id", "customer_id"}`` (refresh a customer's preference tags; its
+dead-letter copy adds ``"why"``, the error of its last attempt). The table
 stream produces them as items are written; failures and re-drives go through the SQS work queue,
 whose redrive policy ends repeated failures in the dead-letter queue.
 """
@@ -101,6 +102,11 @@ def note_failure(ref: Mapping[str, str], error: BaseException, *, last_attempt: 
     if last_attempt:  # the queue moves this very message to the DLQ: only the bookkeeping is left
         if ref.get("kind") == "outbox":  # (an event: `inbox.note_failure` dead-lettered it)
             _given_up(ref, None)
+        if ref.get("kind") == "tags":
+            # No item keeps a refresh's error, so its DLQ copy carries it (`clm dlq list`'s why).
+            # Should this send fail, the queue moves the message itself, without the why.
+            dead_letter([{**ref, "why": why}])
+            return True
         return False
     if not exhausted:
         return False

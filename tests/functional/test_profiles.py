@@ -299,3 +299,47 @@ def test_a_failed_tag_refresh_is_retried_from_the_queue_and_the_tags_follow(
     post(harness, drive(50))  # applied; its refresh fails in the stream and is retried from the queue
     assert failures[0] == 1 and "tech_enthusiast" in tags(harness)
     assert counts(harness)["tech_enthusiast"] == 1
+
+
+def test_a_tag_refresh_failing_every_time_waits_in_the_dlq_with_its_error_and_replays(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from chalicelib import aws
+    from chalicelib.service import work
+    from chalicelib.settings import get_settings
+    from chalicelib.store import profiles as store
+    from clm.cli import main
+
+    monkeypatch.setattr(work, "RETRY_DELAY_SECONDS", 0)
+    urls = get_settings().queue_urls
+    aws.client("sqs").set_queue_attributes(QueueUrl=urls["work"], Attributes={"VisibilityTimeout": "0"})
+    post(harness, delivery())
+    real, attempts = store.save_tags, [0]
+
+    def save_fails(*args: Any) -> bool:
+        attempts[0] += 1
+        raise RuntimeError("throttled while saving the tags of +86 138 0013 8000")
+
+    monkeypatch.setattr(store, "save_tags", save_fails)
+    post(harness, drive(50))  # the stream's attempt, then the work queue's five receives
+    assert attempts[0] == 6 and "tech_enthusiast" not in tags(harness)
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)["messages"]
+    assert listed["body"]["kind"] == "tags" and listed["body"]["customer_id"] == CUSTOMER
+    assert listed["why"].startswith("RuntimeError: throttled while saving the tags of ")
+    assert "0013" not in listed["why"] and "8000" not in listed["why"]  # masked, as in the inbox
+    assert main(["dlq", "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[-1] == "why"
+    assert row.split()[2:4] == ["tags", f"dealer-a/{CUSTOMER}"] and "RuntimeError: throttled" in row
+
+    monkeypatch.setattr(store, "save_tags", real)
+    assert main(["dlq", "replay", listed["message_id"]]) == 0
+    harness.drain()
+    assert "tech_enthusiast" in tags(harness) and counts(harness)["tech_enthusiast"] == 1
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 0
