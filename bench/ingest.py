@@ -131,8 +131,16 @@ def _stub_aws() -> None:
         def stream(self, **_: Any) -> Any:
             yield self.body
 
+    import base64
+
+    # The data key that seals the stored payload (one call: the process keeps it for an hour).
+    data_key = {"Plaintext": base64.b64encode(bytes(32)).decode(), "CiphertextBlob": "AA==", "KeyId": "k"}
+
     def answer(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, Raw(b"{}"))
+        target = request.headers.get("X-Amz-Target", b"")
+        made = (target.decode() if isinstance(target, bytes) else target).endswith(".GenerateDataKey")
+        body = json.dumps(data_key).encode() if made else b"{}"
+        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, Raw(body))
 
     aws.session().register("before-send", answer)
 
