@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -16,10 +15,12 @@ SMS = 30
 
 
 class FakeTime:
-    """The monotonic clock the pacer reads and the wall clock the quota reads, moved by `sleep`."""
+    """The monotonic clock the pacer reads and the wall clock the quota reads (pinned at `start`),
+    moved together by `sleep`."""
 
     def __init__(self, start: datetime) -> None:
         self.start, self.elapsed = start, 0.0
+        self.sleep(0)
 
     def monotonic(self) -> float:
         return self.elapsed
@@ -42,12 +43,15 @@ def queued(aws_stack: dict[str, str]) -> Iterator[list[str]]:
     yield ids
 
 
-def publishes() -> list[Any]:
-    from chalicelib import aws
+def publishes() -> list[int]:
+    """The wall-clock second of each SMS publish from now on."""
+    from chalicelib import aws, clock
 
-    sent: list[Any] = []
-    aws.client("sns").meta.events.register("before-call.sns.Publish", lambda **kw: sent.append(kw))
-    return sent
+    seconds: list[int] = []
+    aws.client("sns").meta.events.register(
+        "before-call.sns.Publish", lambda **_: seconds.append(int(clock.system_now().timestamp()))
+    )
+    return seconds
 
 
 def fill_second(instant: datetime) -> None:
@@ -71,7 +75,6 @@ def test_a_second_another_sender_filled_costs_a_wait_not_the_run(queued: list[st
 
     start = NOW + timedelta(milliseconds=300)
     fake, sent = FakeTime(start), publishes()
-    fake.sleep(0)
     fill_second(start)
     report = SweepReport(at=start.isoformat())
     send_sms(NOW, report, monotonic=fake.monotonic, sleep=fake.sleep)
@@ -88,7 +91,6 @@ def test_a_quota_other_senders_keep_full_leaves_the_rest_queued_for_the_next_run
     from chalicelib.store import outbox
 
     fake, sent = FakeTime(NOW), publishes()
-    fake.sleep(0)
     asked: list[datetime] = []
 
     def always_full(instant: datetime, rate: int) -> bool:
@@ -113,18 +115,10 @@ def test_a_quota_other_senders_keep_full_leaves_the_rest_queued_for_the_next_run
 
 
 def test_no_second_of_the_quota_gets_more_than_the_rate_from_the_sweep(queued: list[str]) -> None:
-    from chalicelib import clock
     from chalicelib.service.sweep import SweepReport, send_sms
     from chalicelib.settings import get_settings
 
-    fake = FakeTime(NOW)
-    fake.sleep(0)
-    stamps: list[int] = []
-    from chalicelib import aws
-
-    aws.client("sns").meta.events.register(
-        "before-call.sns.Publish", lambda **_: stamps.append(int(clock.system_now().timestamp()))
-    )
+    fake, stamps = FakeTime(NOW), publishes()
     report = SweepReport(at=NOW.isoformat())
     send_sms(NOW, report, monotonic=fake.monotonic, sleep=fake.sleep)
     assert report.sms_sent == SMS
